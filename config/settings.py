@@ -1,0 +1,420 @@
+"""Skylight settings: one file, driven by the environment.
+
+With no environment at all Skylight runs the embedded default: SQLite and local files under
+``SKYLIGHT_DATA_DIR`` (``./data``) and Celery tasks executed in-process. Production sets
+``DATABASE_URL`` (PostgreSQL), ``CELERY_BROKER_URL`` (Redis or RabbitMQ) and the ``SKYLIGHT_S3_*``
+variables. A bad value stops the process at start with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: every one rejects a bad value loudly, naming the variable.
+# ---------------------------------------------------------------------------------------------
+
+
+def _bad(name: str, problem: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"Environment variable {name}: {problem}")
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise _bad(name, f"expected true/false, got {raw!r}")
+
+
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _bad(name, f"expected an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise _bad(name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise _bad(name, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _bad(name, f"expected a number, got {raw!r}") from None
+    if value < minimum:
+        raise _bad(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read NAME, or the file named by NAME_FILE (for Docker/Kubernetes secrets)."""
+    file_name = os.environ.get(f"{name}_FILE", "").strip()
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise _bad(f"{name}_FILE", f"cannot read {file_name!r} ({exc.strerror})") from None
+    return os.environ.get(name, default).strip()
+
+
+def env_url(name: str, schemes: set[str], default: str = "") -> str:
+    raw = env_str(name, default)
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        allowed = ", ".join(sorted(schemes))
+        raise _bad(name, f"URL scheme must be one of {allowed}, got {parts.scheme or 'none'!r}")
+    if not parts.hostname and parts.scheme not in {"sqlite"}:
+        raise _bad(name, "URL has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise _bad(name, "URL has an invalid port") from None
+    return raw
+
+
+def env_networks(name: str, default: str = "") -> list[str]:
+    raw = env_str(name, default)
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise _bad(name, f"{item!r} is not an IP network") from None
+    return networks
+
+
+# ---------------------------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------------------------
+
+DATA_DIR = Path(env_str("SKYLIGHT_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DEBUG = env_bool("SKYLIGHT_DEBUG", False)
+
+SECRET_KEY = env_secret("SKYLIGHT_SECRET_KEY")
+if not SECRET_KEY:
+    # Embedded default: a key made once and kept in the data folder, so sessions survive restarts.
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        SECRET_KEY = key_file.read_text().strip()
+    else:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        SECRET_KEY = secrets.token_urlsafe(50)
+        key_file.write_text(SECRET_KEY)
+        key_file.chmod(0o600)
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in env_str("SKYLIGHT_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in env_str("SKYLIGHT_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()
+]
+# Absolute URLs in DICOMweb answers (RetrieveURL, BulkDataURI) use this root when set; otherwise
+# they follow the request (X-Forwarded-Proto/Host are honoured behind a proxy).
+PUBLIC_URL = env_url("SKYLIGHT_PUBLIC_URL", {"http", "https"}).rstrip("/")
+USE_X_FORWARDED_HOST = env_bool("SKYLIGHT_BEHIND_PROXY", False)
+if USE_X_FORWARDED_HOST:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "guardian",
+    "tenants",
+    "studies",
+    "worklists",
+    "reports",
+    "viewer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+AUTH_USER_MODEL = "tenants.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SKYLIGHT_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# ---------------------------------------------------------------------------------------------
+# Database: PostgreSQL from DATABASE_URL, or the embedded SQLite file.
+# ---------------------------------------------------------------------------------------------
+
+# WAL and IMMEDIATE transactions let the SCP threads, the web threads and the in-process tasks
+# share one SQLite file without "database is locked" errors.
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "pgsql", "sqlite"})
+if DATABASE_URL:
+    import dj_database_url
+
+    try:
+        DATABASES = {
+            "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        }
+    except ValueError as exc:
+        raise _bad("DATABASE_URL", str(exc)) from None
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = dict(_SQLITE_OPTIONS)
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+            "SKYLIGHT_DB_CONNECT_TIMEOUT", 10, minimum=1
+        )
+        DATABASES["default"]["TEST"] = {"NAME": env_str("SKYLIGHT_TEST_DB_NAME") or None}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "skylight.sqlite3",
+            "OPTIONS": dict(_SQLITE_OPTIONS),
+            # A file, not memory, so the test suite's web and worker processes share it.
+            "TEST": {"NAME": str(DATA_DIR / "test-skylight.sqlite3")},
+        }
+    }
+IS_POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# ---------------------------------------------------------------------------------------------
+# Object storage: S3 (django-storages + boto3) or durable local files.
+# ---------------------------------------------------------------------------------------------
+
+S3_BUCKET = env_str("SKYLIGHT_S3_BUCKET")
+S3_ENDPOINT_URL = env_url("SKYLIGHT_S3_ENDPOINT_URL", {"http", "https"})
+if S3_BUCKET:
+    S3_ACCESS_KEY_ID = env_secret("SKYLIGHT_S3_ACCESS_KEY_ID")
+    S3_SECRET_ACCESS_KEY = env_secret("SKYLIGHT_S3_SECRET_ACCESS_KEY")
+    if bool(S3_ACCESS_KEY_ID) != bool(S3_SECRET_ACCESS_KEY):
+        raise _bad(
+            "SKYLIGHT_S3_SECRET_ACCESS_KEY",
+            "set both SKYLIGHT_S3_ACCESS_KEY_ID and SKYLIGHT_S3_SECRET_ACCESS_KEY, or neither",
+        )
+    S3_REGION = env_str("SKYLIGHT_S3_REGION", "us-east-1")
+    DICOM_STORAGE = {
+        "BACKEND": "studies.storage.S3ObjectStorage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "region_name": S3_REGION,
+            "addressing_style": env_str("SKYLIGHT_S3_ADDRESSING_STYLE", "path"),
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+            "location": "",
+        },
+    }
+else:
+    if S3_ENDPOINT_URL:
+        raise _bad("SKYLIGHT_S3_BUCKET", "SKYLIGHT_S3_ENDPOINT_URL is set but no bucket is named")
+    DICOM_STORAGE = {
+        "BACKEND": "studies.storage.DurableFileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "objects")},
+    }
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "dicom": DICOM_STORAGE,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Celery: a broker from CELERY_BROKER_URL, or tasks executed in-process (embedded default).
+# ---------------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", {"redis", "rediss", "amqp", "amqps", "pyamqp"})
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "ingest"
+CELERY_TASK_ROUTES = {
+    "studies.tasks.index_receipts": {"queue": "ingest"},
+    "studies.tasks.reconcile_receipts": {"queue": "ingest"},
+    "studies.tasks.sweep_ready_studies": {"queue": "ingest"},
+    "studies.tasks.delete_objects": {"queue": "ingest"},
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
+    "visibility_timeout": env_int("SKYLIGHT_BROKER_VISIBILITY_TIMEOUT", 600, minimum=5),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "sweep-ready-studies": {
+        "task": "studies.tasks.sweep_ready_studies",
+        "schedule": env_float("SKYLIGHT_READY_SWEEP_SECONDS", 5.0, minimum=0.5),
+    },
+    "reconcile-receipts": {
+        "task": "studies.tasks.reconcile_receipts",
+        "schedule": env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0),
+    },
+}
+
+# ---------------------------------------------------------------------------------------------
+# Skylight behaviour
+# ---------------------------------------------------------------------------------------------
+
+SKYLIGHT = {
+    "SCP_HOST": env_str("SKYLIGHT_SCP_HOST", "127.0.0.1"),
+    "SCP_PORT": env_int("SKYLIGHT_SCP_PORT", 11112, minimum=1, maximum=65535),
+    "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),
+    "SCP_MAX_PDU": env_int("SKYLIGHT_SCP_MAX_PDU", 1048576, minimum=0),
+    "SCP_IMPLEMENTATION_VERSION": "SKYLIGHT_010",
+    # STOW-RS: bodies larger than this are refused with 413 before anything is stored.
+    "STOW_MAX_BODY_BYTES": env_int("SKYLIGHT_STOW_MAX_BODY_BYTES", 8 * 1024**3, minimum=1024),
+    "STOW_MAX_PART_BYTES": env_int("SKYLIGHT_STOW_MAX_PART_BYTES", 4 * 1024**3, minimum=1024),
+    "STOW_UPLOAD_THREADS": env_int("SKYLIGHT_STOW_UPLOAD_THREADS", 4, minimum=1, maximum=64),
+    # Parts up to this size stay in memory while they are checked and uploaded; larger ones spool
+    # to a temporary file, so a request's memory stays bounded whatever its size.
+    "STOW_SPOOL_BYTES": env_int("SKYLIGHT_STOW_SPOOL_BYTES", 4 * 1024**2, minimum=64 * 1024),
+    # A receipt still waiting for indexing after this long is queued again by the reconciler.
+    "RECONCILE_AFTER_SECONDS": env_int("SKYLIGHT_RECONCILE_AFTER_SECONDS", 60, minimum=0),
+    "INDEX_BATCH_SIZE": env_int("SKYLIGHT_INDEX_BATCH_SIZE", 64, minimum=1, maximum=1000),
+    "DEFAULT_QUIET_PERIOD_SECONDS": env_int("SKYLIGHT_DEFAULT_QUIET_PERIOD", 60, minimum=0),
+    "DEMO_PASSWORD": env_secret("SKYLIGHT_DEMO_PASSWORD"),
+    "TRUSTED_SCP_NETWORKS": env_networks("SKYLIGHT_LOOPBACK_NETWORKS", "127.0.0.0/8,::1/128"),
+}
+
+# ---------------------------------------------------------------------------------------------
+# REST framework and OpenAPI
+# ---------------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Skylight API",
+    "DESCRIPTION": "Multi-tenant cloud PACS. DICOMweb lives under /t/<tenant-slug>/dicomweb/.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Logging: identifiers only. Library loggers that print data sets (pynetdicom at DEBUG, pydicom
+# value warnings) are held at WARNING/ERROR so patient data never reaches a log.
+# ---------------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("SKYLIGHT_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+    raise _bad("SKYLIGHT_LOG_LEVEL", f"expected DEBUG, INFO, WARNING or ERROR, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "pynetdicom": {"level": "WARNING"},
+        "pydicom": {"level": "ERROR"},
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}

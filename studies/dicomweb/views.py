@@ -1,0 +1,245 @@
+"""DICOMweb endpoints under ``/t/<tenant-slug>/dicomweb/``.
+
+The tenant is resolved here, once, from the URL and the caller's memberships, and handed to the
+endpoint as an argument. A tenant the caller may not see answers 404, exactly like one that does
+not exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from tenants import audit
+from tenants.auth import TokenError, authenticate_request
+from tenants.models import AuditAction, Outcome, Tenant
+from tenants.queries import get_readable_tenant, get_storable_tenant, readable_tenants
+
+from ..models import ReceiptSource
+from ..services import ReceiptContext, record_receipts
+from ..storage import object_store
+from . import stow
+from .media import negotiate, parse_media_type
+from .responses import DICOM_JSON, DICOM_XML, dicom_response, error_response
+
+log = logging.getLogger(__name__)
+
+_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="skylight"'}
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """Cookie-authenticated writes must carry a CSRF token, like any form; bearer calls need none."""
+    check = CsrfViewMiddleware(lambda r: HttpResponse())
+    check.process_request(request)
+    return check.process_view(request, None, (), {})  # type: ignore[arg-type]
+
+
+def dicomweb_endpoint(*, write: bool) -> Callable[..., Any]:
+    """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, tenant_slug: str, **kwargs: Any) -> HttpResponse:
+            try:
+                user, token = authenticate_request(request)
+            except TokenError as exc:
+                return error_response(401, str(exc), headers=_UNAUTHENTICATED)
+            if user is None:
+                return error_response(
+                    401,
+                    "Authentication required: log in or send a bearer token.",
+                    headers=_UNAUTHENTICATED,
+                )
+            if token is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+                failure = _csrf_failure(request)
+                if failure is not None:
+                    return error_response(
+                        403,
+                        "CSRF check failed: send the X-CSRFToken header with a "
+                        "session, or use a bearer token.",
+                    )
+            try:
+                tenant = (
+                    get_storable_tenant(user, tenant_slug)
+                    if write
+                    else get_readable_tenant(user, tenant_slug)
+                )
+            except Http404:
+                if write and readable_tenants(user).filter(slug=tenant_slug).exists():
+                    return error_response(
+                        403, "Your role in this hospital does not allow storing instances."
+                    )
+                return error_response(404, "No such tenant.")
+            address = request.META.get("REMOTE_ADDR")
+            actor = audit.Actor.for_user(user, token=token, address=address)
+            return view(request, tenant=tenant, actor=actor, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def base_url(request: HttpRequest, tenant: Tenant) -> str:
+    root = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
+    return f"{root}/t/{tenant.slug}/dicomweb"
+
+
+def _response_media(request: HttpRequest) -> str | None:
+    return negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, DICOM_XML, "application/json"])
+
+
+@dicomweb_endpoint(write=True)
+def store_instances(
+    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, study_uid: str | None = None
+) -> HttpResponse:
+    if request.method != "POST":
+        response = error_response(405, "Use POST to store instances.")
+        response["Allow"] = "POST"
+        return response
+    media = _response_media(request)
+    if media is None:
+        return error_response(
+            406, "STOW-RS answers in application/dicom+json or application/dicom+xml."
+        )
+    content_type = parse_media_type(request.META.get("CONTENT_TYPE", ""))
+    if content_type.type != "multipart/related":
+        return error_response(
+            415, 'Send multipart/related; type="application/dicom" with one DICOM file per part.'
+        )
+    part_type = content_type.params.get("type", "application/dicom").lower()
+    if part_type != "application/dicom":
+        return error_response(
+            415,
+            f"Parts of type {part_type} are not supported: send application/dicom (DICOM Part 10 files).",
+        )
+    boundary = content_type.params.get("boundary", "")
+    if not boundary:
+        return error_response(400, "The Content-Type has no boundary parameter.")
+
+    limit = settings.SKYLIGHT["STOW_MAX_BODY_BYTES"]
+    raw_length = request.META.get("CONTENT_LENGTH") or ""
+    try:
+        content_length = int(raw_length) if raw_length else -1
+    except ValueError:
+        return error_response(400, "Content-Length is not a number.")
+    if content_length > limit:
+        return error_response(
+            413,
+            f"The body is larger than the {limit} bytes this server accepts in one request; "
+            "split it into several requests.",
+        )
+    if content_length >= 0:
+        read = request.read
+    elif "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        read = request.META["wsgi.input"].read
+    else:
+        return error_response(411, "Send a Content-Length or use chunked transfer encoding.")
+
+    try:
+        outcome = stow.receive(
+            chunks=stow.read_chunks(read, limit),
+            boundary=boundary,
+            content_length=content_length,
+            tenant=tenant,
+            target_study_uid=study_uid,
+        )
+    except stow.BodyTooLarge:
+        return error_response(
+            413, f"The body is larger than the {limit} bytes this server accepts in one request."
+        )
+    except stow.MalformedBody as exc:
+        return error_response(400, f"Bad request: {exc}.")
+
+    stored = outcome.stored
+    try:
+        if stored:
+            record_receipts(
+                tenant=tenant,
+                context=ReceiptContext(
+                    source=ReceiptSource.STOW, actor=actor, audit_action=AuditAction.STOW_STORE
+                ),
+                objects=[p.stored for p in stored if p.stored is not None],
+            )
+        if outcome.failed:
+            audit.record_many(
+                audit.build(
+                    action=AuditAction.STOW_STORE,
+                    actor=actor,
+                    tenant=tenant,
+                    outcome=Outcome.FAILURE,
+                    study_instance_uid=p.study_instance_uid,
+                    sop_instance_uid=p.sop_instance_uid,
+                    detail={"part": p.number, "failure_reason": p.failure_reason},
+                )
+                for p in outcome.failed
+            )
+    except DatabaseError:
+        log.exception("STOW receipts for tenant %s not recorded", tenant.pk)
+        _discard([p for p in stored])
+        return error_response(
+            503,
+            "The archive cannot record instances right now; nothing was stored. Retry later.",
+            headers={"Retry-After": "30"},
+        )
+
+    base = base_url(request, tenant)
+    body = Dataset()
+    study_uids = {p.study_instance_uid for p in stored}
+    if study_uid or len(study_uids) == 1:
+        body.RetrieveURL = f"{base}/studies/{study_uid or study_uids.pop()}"
+    else:
+        body.RetrieveURL = None
+    if outcome.failed:
+        body.FailedSOPSequence = Sequence([_failed_item(p) for p in outcome.failed])
+    if stored:
+        body.ReferencedSOPSequence = Sequence([_referenced_item(p, base) for p in stored])
+    if not outcome.failed:
+        status = 200
+    elif stored:
+        status = 202
+    else:
+        status = 409
+    response = dicom_response(body, media, status=status)
+    if outcome.failed:
+        # People read this header in logs and tools that do not parse the body.
+        response["Warning"] = (
+            '299 skylight "' + "; ".join(p.message for p in outcome.failed[:10])[:900] + '"'
+        )
+    return response
+
+
+def _failed_item(part: stow.PartResult) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = part.sop_class_uid or None
+    item.ReferencedSOPInstanceUID = part.sop_instance_uid or None
+    item.FailureReason = part.failure_reason
+    return item
+
+
+def _referenced_item(part: stow.PartResult, base: str) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = part.sop_class_uid
+    item.ReferencedSOPInstanceUID = part.sop_instance_uid
+    item.RetrieveURL = f"{base}/studies/{part.study_instance_uid}/series/{part.series_instance_uid}/instances/{part.sop_instance_uid}"
+    return item
+
+
+def _discard(parts: list[stow.PartResult]) -> None:
+    store = object_store()
+    for p in parts:
+        if p.stored is not None:
+            try:
+                store.delete(p.stored.storage_key)
+            except Exception:  # noqa: BLE001 - an orphan costs space only, never correctness
+                log.warning("could not delete an unrecorded STOW object")

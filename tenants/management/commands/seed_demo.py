@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from tenants import services
+from tenants.models import CalledAETitle, Membership, ReadingGroup, Role, Tenant, User
+
+DEMO_TENANTS = [
+    ("demo-hospital", "Demo Hospital", "DEMOHOSP"),
+    ("second-hospital", "Second Hospital", "SECONDHOSP"),
+]
+DEMO_USERS = [
+    ("alice", "Alice Admin", Role.TENANT_ADMIN, "demo-hospital", None),
+    ("bob", "Bob Radiologist", Role.RADIOLOGIST, None, "demo-readers"),
+    ("charlie", "Charlie Admin", Role.TENANT_ADMIN, "second-hospital", None),
+]
+
+
+def demo_password() -> tuple[str, bool]:
+    """The demo password: SKYLIGHT_DEMO_PASSWORD, or one made once and kept in the data folder."""
+    configured = settings.SKYLIGHT["DEMO_PASSWORD"]
+    if configured:
+        return configured, False
+    path = settings.DATA_DIR / "demo_password"
+    if path.exists():
+        return path.read_text().strip(), True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = "-".join(secrets.token_hex(3) for _ in range(3))
+    path.write_text(password)
+    path.chmod(0o600)
+    return password, True
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenants, reading group, users and synthetic studies (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--no-studies", action="store_true", help="Skip the synthetic studies.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password, generated = demo_password()
+        with transaction.atomic():
+            tenants = {}
+            for slug, name, ae_title in DEMO_TENANTS:
+                tenant = Tenant.objects.filter(slug=slug).first() or services.create_tenant(
+                    slug=slug, name=name
+                )
+                tenants[slug] = tenant
+                if not CalledAETitle.objects.filter(ae_title=ae_title).exists():
+                    services.add_called_ae_title(tenant=tenant, ae_title=ae_title)
+                if not tenant.allowed_callers.exists():
+                    # Any calling AE title, from this machine only.
+                    for network in settings.SKYLIGHT["TRUSTED_SCP_NETWORKS"]:
+                        services.allow_caller(
+                            tenant=tenant, network=network, description="demo: loopback"
+                        )
+            group = ReadingGroup.objects.filter(
+                slug="demo-readers"
+            ).first() or services.create_group(slug="demo-readers", name="Demo Readers")
+            for tenant in tenants.values():
+                services.create_agreement(tenant=tenant, group=group)
+            for username, display, role, tenant_slug, _group_slug in DEMO_USERS:
+                user = User.objects.filter(username=username).first()
+                if user is None:
+                    user = User.objects.create_user(
+                        username=username, display_name=display, password=password
+                    )
+                elif not generated:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                target = {"tenant": tenants[tenant_slug]} if tenant_slug else {"group": group}
+                if not Membership.objects.filter(user=user, role=role, **target).exists():
+                    services.add_membership(user=user, role=role, **target)
+        if not options["no_studies"]:
+            from studies.demo import seed_studies
+            from studies.dicom.synthetic import demo_studies
+
+            added = seed_studies(tenants["demo-hospital"], demo_studies())
+            self.stdout.write(f"demo studies added: {added}")
+        self.stdout.write(
+            "demo users: alice (demo-hospital admin), bob (demo-readers radiologist), "
+            "charlie (second-hospital admin)"
+        )
+        if generated:
+            self.stdout.write(
+                f"demo password: {password}  (set SKYLIGHT_DEMO_PASSWORD to choose your own)"
+            )
+        else:
+            self.stdout.write("demo password: the value of SKYLIGHT_DEMO_PASSWORD")

@@ -1,0 +1,348 @@
+"""Tenancy: hospitals (tenants), reading groups, who belongs where, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class User(AbstractUser):
+    """A person. What they may see comes from their memberships, never from this row alone."""
+
+    display_name = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.username
+
+
+# An AE title is 1-16 characters of the default character repertoire, without backslash or
+# control characters, and not only spaces (PS3.5 6.2, VR AE). Leading/trailing spaces are not
+# significant, so titles are stored stripped.
+ae_title_validator = RegexValidator(
+    regex=r"^[\x20-\x5b\x5d-\x7e]{1,16}$",
+    message="An AE title is 1 to 16 printable ASCII characters without a backslash.",
+)
+
+
+def normalize_ae_title(value: str) -> str:
+    return value.strip()
+
+
+class Tenant(models.Model):
+    """A hospital or imaging site. Owns every study, series, instance and audit row it produces."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    quiet_period_seconds = models.PositiveIntegerField(
+        default=60,
+        help_text="A study becomes ready to read after this many seconds without a new instance.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class CalledAETitle(models.Model):
+    """An AE title that modalities call to send to this tenant; unique across the platform."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="called_ae_titles")
+    ae_title = models.CharField(max_length=16, unique=True, validators=[ae_title_validator])
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "called AE title"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.ae_title = normalize_ae_title(self.ae_title)
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return self.ae_title
+
+
+class AllowedCaller(models.Model):
+    """One rule admitting DICOM peers: a calling AE title (blank = any) from a network (blank = any).
+
+    A tenant with no rule admits nobody: connecting a modality is an explicit act.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="allowed_callers")
+    ae_title = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[ae_title_validator],
+        help_text="Blank admits any calling AE title.",
+    )
+    network = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="CIDR such as 10.20.0.0/16; blank admits any source address.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["ae_title", "network"]
+
+    def clean(self) -> None:
+        if self.network:
+            try:
+                self.network = str(ipaddress.ip_network(self.network.strip(), strict=False))
+            except ValueError:
+                raise ValidationError(
+                    {"network": "Enter a network such as 10.20.0.0/16 or 192.0.2.7/32."}
+                ) from None
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.ae_title = normalize_ae_title(self.ae_title)
+        if self.network:
+            self.network = str(ipaddress.ip_network(self.network.strip(), strict=False))
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.ae_title or 'any AE'} from {self.network or 'anywhere'}"
+
+    def admits_ae(self, calling_ae: str) -> bool:
+        return not self.ae_title or self.ae_title == normalize_ae_title(calling_ae)
+
+    def admits_address(self, address: str) -> bool:
+        if not self.network:
+            return True
+        try:
+            return ipaddress.ip_address(address) in ipaddress.ip_network(self.network)
+        except ValueError:
+            return False
+
+
+class ReadingGroup(models.Model):
+    """An organisation of radiologists that reads for one or more tenants under agreements."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    TENANT_ADMIN = "tenant_admin", "Tenant admin"
+    RADIOLOGIST = "radiologist", "Radiologist"
+    REFERRING_PHYSICIAN = "referring_physician", "Referring physician"
+    TECHNOLOGIST = "technologist", "Technologist"
+    GROUP_ADMIN = "group_admin", "Group admin"
+
+
+TENANT_ROLES = {Role.TENANT_ADMIN, Role.RADIOLOGIST, Role.REFERRING_PHYSICIAN, Role.TECHNOLOGIST}
+GROUP_ROLES = {Role.GROUP_ADMIN, Role.RADIOLOGIST}
+
+
+class Membership(models.Model):
+    """A user's role in exactly one tenant or one reading group."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    group = models.ForeignKey(
+        ReadingGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(tenant__isnull=False, group__isnull=True)
+                    | Q(tenant__isnull=True, group__isnull=False)
+                ),
+                name="membership_tenant_xor_group",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "tenant", "role"], name="membership_unique_tenant_role"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "group", "role"], name="membership_unique_group_role"
+            ),
+        ]
+
+    def clean(self) -> None:
+        if self.tenant_id and self.role not in TENANT_ROLES:
+            raise ValidationError({"role": f"{self.get_role_display()} is not a hospital role."})
+        if self.group_id and self.role not in GROUP_ROLES:
+            raise ValidationError(
+                {"role": f"{self.get_role_display()} is not a reading-group role."}
+            )
+
+    def __str__(self) -> str:
+        target = self.tenant or self.group
+        return f"{self.user} {self.role} @ {target}"
+
+
+class ReadingAgreement(models.Model):
+    """A reading group reads for a tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agreements")
+    group = models.ForeignKey(ReadingGroup, on_delete=models.CASCADE, related_name="agreements")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "group"], name="agreement_unique_tenant_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} reads for {self.tenant}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for programs. Only a SHA-256 of the secret part is stored.
+
+    The token reads ``sky_<prefix>_<secret>``; the prefix finds the row, the secret is compared in
+    constant time. Tokens carry 256 bits of randomness, so a fast hash is the right tool here
+    (a password hash would only slow every request).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def is_usable(self, now: object | None = None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now  # type: ignore[operator]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix} of {self.user}"
+
+
+class AuditAction(models.TextChoices):
+    ASSOCIATION_ACCEPTED = "dimse.association.accepted"
+    ASSOCIATION_REJECTED = "dimse.association.rejected"
+    ECHO = "dimse.echo"
+    DIMSE_STORE = "dimse.store"
+    STOW_STORE = "dicomweb.stow"
+    INDEX = "instance.index"
+    DUPLICATE = "instance.duplicate"
+    REPLACE = "instance.replace"
+    SUPERSEDED = "instance.superseded"
+    UNREADABLE = "instance.unreadable"
+    STUDY_READY = "study.ready"
+    STUDY_LIST = "study.list"
+    STUDY_VIEW = "study.view"
+    RECEIPT_LIST = "receipt.list"
+    TOKEN_ISSUED = "token.issued"
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGOUT = "auth.logout"
+    ACCESS_DENIED = "access.denied"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+class ActorType(models.TextChoices):
+    USER = "user"
+    TOKEN = "token"
+    AE = "ae"
+    SYSTEM = "system"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: object) -> int:
+        raise TypeError("Audit events are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:  # type: ignore[override]
+        raise TypeError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One access to, or change of, patient data or configuration. Append-only.
+
+    ``tenant`` is null only for events that name no tenant (an association to an unknown AE title,
+    a failed login). ``detail`` holds identifiers and codes, never patient data.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_ae_title = models.CharField(max_length=16, blank=True)
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    patient_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="studies.Patient id, when one is known."
+    )
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    series_instance_uid = models.CharField(max_length=64, blank=True)
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    request_id = models.UUIDField(default=uuid.uuid4)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "occurred_at"], name="audit_tenant_time"),
+            models.Index(
+                fields=["tenant", "actor_user", "occurred_at"], name="audit_tenant_user_time"
+            ),
+            models.Index(fields=["tenant", "study_instance_uid"], name="audit_tenant_study"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise TypeError("Audit events are append-only.")
