@@ -42,7 +42,10 @@ class Receipt(models.Model):
     object_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     storage_key = models.CharField(max_length=200)
     size = models.BigIntegerField()
+    # SHA-256 of the stored object, and of its data set alone (what follows the File Meta). Two
+    # copies of an instance are "identical" when their data sets are, whoever framed them.
     sha256 = models.CharField(max_length=64)
+    dataset_sha256 = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=16, choices=ReceiptSource.choices)
     received_at = models.DateTimeField(default=timezone.now)
     # What the sender declared (C-STORE command, or the part's own header for STOW-RS).
@@ -225,6 +228,7 @@ class Instance(models.Model):
     storage_key = models.CharField(max_length=200)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
+    dataset_sha256 = models.CharField(max_length=64, blank=True)
     content_date = models.DateField(null=True, blank=True)
     content_time = models.TimeField(null=True, blank=True)
     acquisition_number = models.IntegerField(null=True, blank=True)

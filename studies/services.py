@@ -27,6 +27,7 @@ from tenants import audit
 from tenants.models import AuditAction, Outcome, Tenant
 
 from .dicom.attributes import IndexAttributes, extract, search_form
+from .dicom.part10 import data_set_offset
 from .dicom.reader import UnreadableObject, open_stored, read_header
 from .models import Instance, Patient, Receipt, ReceiptStatus, Series, Study, StudyState
 from .signals import study_ready
@@ -48,26 +49,45 @@ class StoredObject:
     storage_key: str
     size: int
     sha256: str
+    dataset_sha256: str = ""
     sop_class_uid: str = ""
     sop_instance_uid: str = ""
     transfer_syntax_uid: str = ""
     study_instance_uid: str = ""
 
 
-def store_bytes(*, tenant: Tenant, data: bytes, sha256: str | None = None) -> StoredObject:
+def store_bytes(
+    *, tenant: Tenant, data: bytes, sha256: str | None = None, dataset_sha256: str | None = None
+) -> StoredObject:
     """Put bytes in object storage; returns once they are durable. Raises on any storage error."""
     object_id = uuid.uuid4()
     key = object_key(tenant.id, object_id)
     digest = sha256 or hashlib.sha256(data).hexdigest()
+    if dataset_sha256 is None:
+        dataset_sha256 = hashlib.sha256(memoryview(data)[data_set_offset(data) :]).hexdigest()
     object_store().put(key, data, len(data))
-    return StoredObject(object_id=object_id, storage_key=key, size=len(data), sha256=digest)
+    return StoredObject(
+        object_id=object_id,
+        storage_key=key,
+        size=len(data),
+        sha256=digest,
+        dataset_sha256=dataset_sha256,
+    )
 
 
-def store_stream(*, tenant: Tenant, stream: IO[bytes], size: int, sha256: str) -> StoredObject:
+def store_stream(
+    *, tenant: Tenant, stream: IO[bytes], size: int, sha256: str, dataset_sha256: str
+) -> StoredObject:
     object_id = uuid.uuid4()
     key = object_key(tenant.id, object_id)
     object_store().put(key, stream, size)
-    return StoredObject(object_id=object_id, storage_key=key, size=size, sha256=sha256)
+    return StoredObject(
+        object_id=object_id,
+        storage_key=key,
+        size=size,
+        sha256=sha256,
+        dataset_sha256=dataset_sha256,
+    )
 
 
 @dataclass
@@ -101,6 +121,7 @@ def record_receipts(
             storage_key=obj.storage_key,
             size=obj.size,
             sha256=obj.sha256,
+            dataset_sha256=obj.dataset_sha256,
             source=context.source,
             received_at=now,
             sop_class_uid=obj.sop_class_uid[:64],
@@ -343,8 +364,15 @@ def _instance_values(a: IndexAttributes, receipt: Receipt) -> dict[str, Any]:
         storage_key=receipt.storage_key,
         size=receipt.size,
         sha256=receipt.sha256,
+        dataset_sha256=receipt.dataset_sha256,
     )
     return values
+
+
+def _same_content(instance: Instance, receipt: Receipt) -> bool:
+    if instance.dataset_sha256 and receipt.dataset_sha256:
+        return instance.dataset_sha256 == receipt.dataset_sha256
+    return instance.sha256 == receipt.sha256
 
 
 def _index_study_group(
@@ -445,7 +473,7 @@ def _index_study_group(
             touched_series.add(series.pk)
             result.indexed += 1
             changed = True
-        elif current.sha256 == r.sha256:
+        elif _same_content(current, r):
             status_updates[ReceiptStatus.DUPLICATE].append(r.id)
             result.to_delete.append(r.id)
             note(

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import uuid
 from functools import lru_cache
 from typing import IO, Any, Protocol
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage, storages
 from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
+
+_client_lock = threading.Lock()
 
 # Objects up to this size go in one PUT; larger ones use S3 multipart upload from a stream.
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
@@ -100,7 +105,40 @@ class S3ObjectStorage(S3Storage):
 
     @property
     def client(self) -> Any:
-        return self.connection.meta.client
+        # django-storages keeps one boto3 *resource* per thread (resources are not thread-safe);
+        # a low-level client is, so the hot paths share one: per-thread clients would each load
+        # botocore's service models (tens of MB) and open their own connection pools.
+        client = self.__dict__.get("_shared_client")
+        if client is None:
+            with _client_lock:
+                client = self.__dict__.get("_shared_client")
+                if client is None:
+                    client = self._create_session().client(
+                        "s3",
+                        region_name=self.region_name,
+                        use_ssl=self.use_ssl,
+                        endpoint_url=self.endpoint_url,
+                        config=self.client_config,
+                        verify=self.verify,
+                    )
+                    self.__dict__["_shared_client"] = client
+        return client
+
+    def delete(self, name: str) -> None:
+        self.client.delete_object(
+            Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name))
+        )
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.client.head_object(
+                Bucket=self.bucket_name, Key=self._normalize_name(clean_name(name))
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def put(self, key: str, data: bytes | IO[bytes], size: int) -> None:
         # A 200 to PutObject means the object is stored durably (S3's contract); boto3 retries

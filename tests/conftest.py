@@ -80,7 +80,8 @@ def _celery_broker() -> None:
         return
     from config.celery import app
 
-    app.conf.broker_url = _broker_url()
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    os.environ["CELERY_BROKER_URL"] = app.conf.broker_url = _broker_url()
     import redis
 
     redis.Redis.from_url(app.conf.broker_url).flushdb()

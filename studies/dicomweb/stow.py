@@ -24,6 +24,7 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from tenants.models import Tenant
 
+from ..dicom.part10 import data_set_offset
 from ..dicom.reader import UnreadableObject, read_header
 from ..services import StoredObject, store_stream
 
@@ -39,6 +40,17 @@ PROCESSING_FAILURE = 0x0110
 
 READ_CHUNK = 256 * 1024
 ACCEPTED_PART_TYPES = {"application/dicom", "application/octet-stream", ""}
+
+
+class RelatedParser(PushMultipartParser):
+    """multipart/related: parts carry a Content-Type and no Content-Disposition (RFC 2387).
+
+    The library parses multipart/form-data by default and documents this method as the place to
+    support other multipart types.
+    """
+
+    def _create_segment(self, headerlist: list[tuple[str, str]]) -> MultipartSegment:
+        return MultipartSegment(headerlist)
 
 
 class BodyTooLarge(Exception):
@@ -149,9 +161,18 @@ def _check_and_store(part: _Part, tenant: Tenant, target_study_uid: str | None) 
             result.message = f"part {part.number} belongs to another study than the one in the URL"
             return result
         part.file.seek(0)
+        head = part.file.read(64 * 1024)
+        content = hashlib.sha256(head[data_set_offset(head) :])
+        while chunk := part.file.read(1024 * 1024):
+            content.update(chunk)
+        part.file.seek(0)
         try:
             stored = store_stream(
-                tenant=tenant, stream=part.file, size=part.size, sha256=part.sha.hexdigest()
+                tenant=tenant,
+                stream=part.file,
+                size=part.size,
+                sha256=part.sha.hexdigest(),
+                dataset_sha256=content.hexdigest(),
             )
         except Exception:  # noqa: BLE001 - object storage refused or is unreachable
             log.exception("STOW part %d for tenant %s not stored", part.number, tenant.pk)
@@ -203,7 +224,7 @@ def receive(
             in_flight.release()
 
     try:
-        parser = PushMultipartParser(
+        parser = RelatedParser(
             boundary, content_length=content_length, max_header_count=32, max_header_size=16 * 1024
         )
     except MultipartError:

@@ -138,18 +138,22 @@ def handle_store(event: Any) -> int | tuple[int, Any]:
     if not data_set or not sop_instance_uid:
         return STATUS_DATA_SET_DOES_NOT_MATCH
     transfer_syntax_uid = str(event.context.transfer_syntax)
+    # The File Meta names no sender (the receipt does), so the same data set always gives the same
+    # stored bytes, whoever sends it.
     payload = (
         file_meta(
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
             transfer_syntax_uid=transfer_syntax_uid,
-            source_ae_title=peer.calling_ae_title,
         )
         + data_set
     )
     try:
         stored = store_bytes(
-            tenant=peer.tenant, data=payload, sha256=hashlib.sha256(payload).hexdigest()
+            tenant=peer.tenant,
+            data=payload,
+            sha256=hashlib.sha256(payload).hexdigest(),
+            dataset_sha256=hashlib.sha256(data_set).hexdigest(),
         )
         stored.sop_class_uid = sop_class_uid
         stored.sop_instance_uid = sop_instance_uid

@@ -41,9 +41,9 @@ def test_a_worker_killed_mid_indexing_resumes_after_restart_without_loss_or_dupl
     for start in range(0, len(ids), 10):
         index_receipts.apply_async((people.demo.id, ids[start : start + 10]), queue=queue)
 
-    indexed = lambda: Receipt.objects.filter(
-        tenant=people.demo, status=ReceiptStatus.INDEXED
-    ).count()  # noqa: E731
+    def indexed() -> int:
+        return Receipt.objects.filter(tenant=people.demo, status=ReceiptStatus.INDEXED).count()
+
     wait_for(lambda: indexed() >= 40, timeout=120, interval=0.02, what="indexing to be under way")
     first.kill()  # SIGKILL to the whole process group: the pool's children die mid-task
     at_kill = indexed()

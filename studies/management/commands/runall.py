@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.core.servers.basehttp import run
 from django.db import close_old_connections
 
 from studies import services
 from studies.dimse.scp import start_server
+from studies.dispatch import dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ def _housekeeping(stop: threading.Event, interval: float) -> None:
 
 
 class Command(BaseCommand):
-    help = "Embedded mode in one process: web server, DICOM SCP and in-process tasks."
+    help = "Embedded mode on one machine: web server, DICOM SCP and in-process tasks."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--web", default="127.0.0.1:8000", help="host:port for the web server")
@@ -40,21 +43,30 @@ class Command(BaseCommand):
         parser.add_argument("--scp-port", type=int, default=settings.SKYLIGHT["SCP_PORT"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from django.core.wsgi import get_wsgi_application
-
-        host, _, port = options["web"].rpartition(":")
-        scp = start_server(options["scp_host"], options["scp_port"])
         stop = threading.Event()
-        threading.Thread(
-            target=_housekeeping, args=(stop, 2.0), name="housekeeping", daemon=True
-        ).start()
-        self.stdout.write(f"DICOM SCP on {options['scp_host']}:{options['scp_port']}")
-        self.stdout.write(f"Web on http://{host}:{port}/  (Ctrl-C to stop)")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        # gunicorn serves the web tier even here: it streams request bodies (chunked STOW-RS
+        # uploads included), which Django's development server does not.
+        web = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", options["web"],
+                "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--timeout", "600",
+            ]
+        )  # fmt: skip
+        scp = start_server(options["scp_host"], options["scp_port"])
+        threading.Thread(target=_housekeeping, args=(stop, 2.0), name="housekeeping", daemon=True).start()
+        self.stdout.write(f"Skylight is running: web http://{options['web']}/  DICOM {options['scp_host']}:"
+                          f"{options['scp_port']} (AE titles DEMOHOSP, SECONDHOSP). Ctrl-C stops it.")
         self.stdout.flush()
         try:
-            run(host, int(port), get_wsgi_application(), threading=True)
-        except KeyboardInterrupt:
-            pass
+            while not stop.wait(1.0):
+                if web.poll() is not None:
+                    self.stderr.write("the web server stopped; shutting down")
+                    break
         finally:
-            stop.set()
             scp.shutdown()
+            dispatcher.wait_idle(timeout=30)
+            if web.poll() is None:
+                web.terminate()
+                web.wait(timeout=30)
