@@ -132,6 +132,11 @@ def test_every_stored_instance_leaves_an_audit_row_naming_the_sending_ae(
     assert events.count() == len(sample)
     assert {e.actor_ae_title for e in events} == {"CT_ROOM_2"}
     assert all(e.source_address == "127.0.0.1" and e.sop_instance_uid for e in events)
+    receipts = dict(
+        Receipt.objects.filter(tenant=people.demo).values_list("id", "sop_instance_uid")
+    )
+    assert {e.detail["receipt"]: e.sop_instance_uid for e in events} == receipts
+    assert all(e.detail["called_ae"] == "DEMOHOSP" and e.detail["size"] > 0 for e in events)
 
 
 @pytest.mark.smoke
@@ -171,3 +176,114 @@ def test_same_uids_sent_to_the_second_hospital_become_a_separate_copy_only_it_se
     assert a.pk != b.pk and a.study_id != b.study_id and a.storage_key != b.storage_key
     assert b.storage_key.startswith(f"tenants/{people.second.id}/")
     assert Receipt.objects.filter(status=ReceiptStatus.DUPLICATE).count() == 0
+
+
+TRANSFER_SYNTAXES = [
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired)
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+]
+
+
+def test_every_transfer_syntax_and_a_private_sop_class_are_accepted_and_recorded(scp, people):
+    """A pynetdicom SCU proposes each syntax alone; what is accepted is what gets stored."""
+    import copy
+
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pynetdicom import AE
+
+    template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del template.PixelData  # the header is what travels here; pixels are the codecs' business
+    sent: dict[str, str] = {}
+    for n, ts in enumerate([*TRANSFER_SYNTAXES, "private"]):
+        ae = AE(ae_title="TSPROBE")
+        sop_class = "1.2.826.0.1.3680043.9.9999.1" if ts == "private" else template.SOPClassUID
+        syntax = "1.2.840.10008.1.2.1" if ts == "private" else ts
+        ae.add_requested_context(sop_class, [syntax])
+        ds = Dataset()  # a fresh data set, encoded in whatever syntax the context says
+        ds.update(copy.deepcopy(template))
+        ds.file_meta = FileMetaDataset()
+        ds.SOPClassUID = sop_class
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.9.9999.2.{n + 1}"
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="DEMOHOSP")
+        assert assoc.is_established, ts
+        try:
+            assert [cx.transfer_syntax[0] for cx in assoc.accepted_contexts] == [syntax]
+            status = assoc.send_c_store(ds)
+        finally:
+            assoc.release()
+        assert status.Status == 0x0000, (ts, status)
+        sent[str(ds.SOPInstanceUID)] = syntax
+    wait_for(lambda: _all_indexed(people.demo, len(sent)), what="indexing")
+    stored = dict(
+        Instance.objects.filter(tenant=people.demo).values_list(
+            "sop_instance_uid", "transfer_syntax_uid"
+        )
+    )
+    assert stored == sent
+    private = Instance.objects.get(tenant=people.demo, sop_class_uid="1.2.826.0.1.3680043.9.9999.1")
+    assert private.study.study_instance_uid == template.StudyInstanceUID
+
+
+def test_several_associations_at_once_are_all_stored(scp, people, tmp_path):
+    from studies.dicom import synthetic
+
+    folders = []
+    for seed in (21, 22, 23):
+        spec = synthetic.simple_spec(
+            seed=seed,
+            modality="CT",
+            slices=30,
+            rows=128,
+            columns=128,
+            series_count=1,
+            patient_id=f"CONC{seed}",
+            body_part="CHEST",
+        )
+        folders.append(synthetic.write_study(spec, tmp_path / str(seed))[0].parent.parent)
+    senders = [
+        subprocess.Popen(
+            [
+                "storescu",
+                "-aet",
+                f"MOD{i}",
+                "-aec",
+                "DEMOHOSP",
+                "+sd",
+                "+r",
+                "127.0.0.1",
+                str(scp.port),
+                str(folder),
+            ],
+            stderr=subprocess.PIPE,
+        )
+        for i, folder in enumerate(folders)
+    ]
+    assert [s.wait(timeout=300) for s in senders] == [0, 0, 0]
+    wait_for(lambda: _all_indexed(people.demo, 90), timeout=120, what="indexing")
+    assert sorted(
+        Study.objects.filter(tenant=people.demo).values_list(
+            "number_of_study_related_instances", flat=True
+        )
+    ) == [30, 30, 30]
+    accepted = AuditEvent.objects.filter(
+        tenant=people.demo, action=AuditAction.ASSOCIATION_ACCEPTED
+    )
+    assert set(accepted.values_list("actor_ae_title", flat=True)) == {"MOD0", "MOD1", "MOD2"}

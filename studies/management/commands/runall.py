@@ -55,9 +55,13 @@ class Command(BaseCommand):
             ]
         )  # fmt: skip
         scp = start_server(options["scp_host"], options["scp_port"])
-        threading.Thread(target=_housekeeping, args=(stop, 2.0), name="housekeeping", daemon=True).start()
-        self.stdout.write(f"Skylight is running: web http://{options['web']}/  DICOM {options['scp_host']}:"
-                          f"{options['scp_port']} (AE titles DEMOHOSP, SECONDHOSP). Ctrl-C stops it.")
+        threading.Thread(
+            target=_housekeeping, args=(stop, 2.0), name="housekeeping", daemon=True
+        ).start()
+        self.stdout.write(
+            f"Skylight is running: web http://{options['web']}/  DICOM {options['scp_host']}:"
+            f"{options['scp_port']} (AE titles DEMOHOSP, SECONDHOSP). Ctrl-C stops it."
+        )
         self.stdout.flush()
         try:
             while not stop.wait(1.0):
