@@ -23,7 +23,7 @@ run: $(STAMP)
 ## The whole suite on real PostgreSQL, Redis and SeaweedFS (started and stopped by the run).
 test: $(STAMP)
 	infra/ensure-debian-packages.sh dcmtk
-	$(PY) -m tests.harness -n 2 --dist loadgroup
+	$(PY) -m tests.harness -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

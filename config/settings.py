@@ -327,7 +327,6 @@ CELERY_TASK_ROUTES = {
     "studies.tasks.index_receipts": {"queue": "ingest"},
     "studies.tasks.reconcile_receipts": {"queue": "ingest"},
     "studies.tasks.sweep_ready_studies": {"queue": "ingest"},
-    "studies.tasks.delete_objects": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -337,14 +336,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+READY_SWEEP_SECONDS = env_float("SKYLIGHT_READY_SWEEP_SECONDS", 5.0, minimum=0.5)
+RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-ready-studies": {
         "task": "studies.tasks.sweep_ready_studies",
-        "schedule": env_float("SKYLIGHT_READY_SWEEP_SECONDS", 5.0, minimum=0.5),
+        "schedule": READY_SWEEP_SECONDS,
     },
     "reconcile-receipts": {
         "task": "studies.tasks.reconcile_receipts",
-        "schedule": env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0),
+        "schedule": RECONCILE_SECONDS,
     },
 }
 
@@ -357,7 +358,6 @@ SKYLIGHT = {
     "SCP_PORT": env_int("SKYLIGHT_SCP_PORT", 11112, minimum=1, maximum=65535),
     "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),
     "SCP_MAX_PDU": env_int("SKYLIGHT_SCP_MAX_PDU", 1048576, minimum=0),
-    "SCP_IMPLEMENTATION_VERSION": "SKYLIGHT_010",
     # STOW-RS: bodies larger than this are refused with 413 before anything is stored.
     "STOW_MAX_BODY_BYTES": env_int("SKYLIGHT_STOW_MAX_BODY_BYTES", 8 * 1024**3, minimum=1024),
     "STOW_MAX_PART_BYTES": env_int("SKYLIGHT_STOW_MAX_PART_BYTES", 4 * 1024**3, minimum=1024),
@@ -368,9 +368,13 @@ SKYLIGHT = {
     # A receipt still waiting for indexing after this long is queued again by the reconciler.
     "RECONCILE_AFTER_SECONDS": env_int("SKYLIGHT_RECONCILE_AFTER_SECONDS", 60, minimum=0),
     "INDEX_BATCH_SIZE": env_int("SKYLIGHT_INDEX_BATCH_SIZE", 64, minimum=1, maximum=1000),
+    # Quiet period of a new tenant (each tenant can change its own).
     "DEFAULT_QUIET_PERIOD_SECONDS": env_int("SKYLIGHT_DEFAULT_QUIET_PERIOD", 60, minimum=0),
     "DEMO_PASSWORD": env_secret("SKYLIGHT_DEMO_PASSWORD"),
-    "TRUSTED_SCP_NETWORKS": env_networks("SKYLIGHT_LOOPBACK_NETWORKS", "127.0.0.0/8,::1/128"),
+    # The demo tenants admit any calling AE title from these networks.
+    "DEMO_CALLER_NETWORKS": env_networks("SKYLIGHT_DEMO_CALLER_NETWORKS", "127.0.0.0/8,::1/128"),
+    "READY_SWEEP_SECONDS": READY_SWEEP_SECONDS,
+    "RECONCILE_SECONDS": RECONCILE_SECONDS,
 }
 
 # ---------------------------------------------------------------------------------------------

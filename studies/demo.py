@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -31,7 +30,7 @@ def seed_studies(tenant: Tenant, specs: list[synthetic.StudySpec]) -> int:
         stored = []
         for ds in synthetic.iter_study(spec):
             data = synthetic.encode_part10(ds)
-            obj = store_bytes(tenant=tenant, data=data, sha256=hashlib.sha256(data).hexdigest())
+            obj = store_bytes(tenant=tenant, data=data)
             obj.sop_class_uid = str(ds.SOPClassUID)
             obj.sop_instance_uid = str(ds.SOPInstanceUID)
             obj.study_instance_uid = uid

@@ -67,6 +67,8 @@ class Receipt(models.Model):
     # A short reason code and message for unreadable objects; never patient data.
     problem = models.CharField(max_length=300, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the reconciler last queued it again (the first queueing happens at receipt).
+    requeued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     # Duplicate and superseded copies are deleted from storage after the index commits; this
     # records that the deletion happened, so the reconciler can finish it after a crash.

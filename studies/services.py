@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -58,22 +58,33 @@ class StoredObject:
     study_instance_uid: str = ""
 
 
-def store_bytes(
-    *, tenant: Tenant, data: bytes, sha256: str | None = None, dataset_sha256: str | None = None
-) -> StoredObject:
-    """Put bytes in object storage; returns once they are durable. Raises on any storage error."""
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_bytes(*, tenant: Tenant, data: bytes, hashing: Executor | None = None) -> StoredObject:
+    """Put a Part 10 object in storage; returns once it is durable. Raises on any storage error.
+
+    With ``hashing``, the two digests are computed on that pool while the bytes travel to storage
+    (hashlib releases the GIL): at ~230 MB/s per core here they would otherwise add ~4 ms to a
+    0.5 MB C-STORE.
+    """
     object_id = uuid.uuid4()
     key = object_key(tenant.id, object_id)
-    digest = sha256 or hashlib.sha256(data).hexdigest()
-    if dataset_sha256 is None:
-        dataset_sha256 = hashlib.sha256(memoryview(data)[data_set_offset(data) :]).hexdigest()
-    object_store().put(key, data, len(data))
+    content = memoryview(data)[data_set_offset(data) :]
+    if hashing is None:
+        object_store().put(key, data, len(data))
+        digest, dataset_digest = _sha256(data), _sha256(content)
+    else:
+        whole, dataset = hashing.submit(_sha256, data), hashing.submit(_sha256, content)
+        object_store().put(key, data, len(data))
+        digest, dataset_digest = whole.result(), dataset.result()
     return StoredObject(
         object_id=object_id,
         storage_key=key,
         size=len(data),
         sha256=digest,
-        dataset_sha256=dataset_sha256,
+        dataset_sha256=dataset_digest,
     )
 
 
@@ -635,6 +646,10 @@ def _recount(tenant: Tenant, series_ids: set[int], study_ids: set[int]) -> None:
                 "modality", "body_part_examined", "number_of_series_related_instances", "total_size"
             )
         )
+        if not series:
+            # Its last instance moved to another study by a replacement: nothing is left of it.
+            Study.objects.filter(pk=study_id, tenant=tenant).delete()
+            continue
         modalities = sorted({m for m, _, _, _ in series if m})
         body_parts = sorted({b for _, b, _, _ in series if b})
         Study.objects.filter(pk=study_id).update(
@@ -740,13 +755,17 @@ def reconcile_receipts(
         older_than_seconds = settings.SKYLIGHT["RECONCILE_AFTER_SECONDS"]
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pending: dict[int, list[int]] = defaultdict(list)
+    # Queued once at receipt; queued again only when that (or the last re-queue) is long past, so a
+    # long backlog is not multiplied by every run of the reconciler.
+    stale = Q(requeued_at__isnull=True, received_at__lte=cutoff) | Q(requeued_at__lte=cutoff)
     for tenant_id, receipt_id in (
-        Receipt.objects.filter(status=ReceiptStatus.PENDING, received_at__lte=cutoff)
+        Receipt.objects.filter(stale, status=ReceiptStatus.PENDING)
         .order_by("id")
         .values_list("tenant_id", "id")[:limit]
     ):
         pending[tenant_id].append(receipt_id)
     for tenant_id, ids in pending.items():
+        Receipt.objects.filter(tenant_id=tenant_id, id__in=ids).update(requeued_at=timezone.now())
         queue_indexing(tenant_id, ids)
     leftovers: dict[int, list[int]] = defaultdict(list)
     for tenant_id, receipt_id in Receipt.objects.filter(

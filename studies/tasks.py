@@ -40,11 +40,6 @@ def index_receipts(tenant_id: int, receipt_ids: list[int]) -> dict[str, int]:
     }
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=2, max_retries=5)
-def delete_objects(tenant_id: int, receipt_ids: list[int]) -> int:
-    return services.delete_superfluous_objects(tenant_id=tenant_id, receipt_ids=receipt_ids)
-
-
 @shared_task(ignore_result=True)
 def sweep_ready_studies() -> int:
     # Periodic (beat); a missed run is simply done by the next one, so no retry.

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -36,6 +37,10 @@ def normalize_ae_title(value: str) -> str:
     return value.strip()
 
 
+def default_quiet_period() -> int:
+    return int(settings.SKYLIGHT["DEFAULT_QUIET_PERIOD_SECONDS"])
+
+
 class Tenant(models.Model):
     """A hospital or imaging site. Owns every study, series, instance and audit row it produces."""
 
@@ -43,7 +48,7 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     quiet_period_seconds = models.PositiveIntegerField(
-        default=60,
+        default=default_quiet_period,
         help_text="A study becomes ready to read after this many seconds without a new instance.",
     )
     created_at = models.DateTimeField(default=timezone.now)

@@ -23,8 +23,10 @@ from .models import (
 TOKEN_PREFIX = "sky"
 
 
-def create_tenant(*, slug: str, name: str, quiet_period_seconds: int = 60) -> Tenant:
-    tenant = Tenant(slug=slug, name=name, quiet_period_seconds=quiet_period_seconds)
+def create_tenant(*, slug: str, name: str, quiet_period_seconds: int | None = None) -> Tenant:
+    tenant = Tenant(slug=slug, name=name)
+    if quiet_period_seconds is not None:
+        tenant.quiet_period_seconds = quiet_period_seconds
     tenant.full_clean()
     tenant.save()
     return tenant

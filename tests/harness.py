@@ -161,7 +161,6 @@ def production_env(weed: SeaweedFS) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "SKYLIGHT_TEST_MODE": "production",
             "DATABASE_URL": os.environ.get(
                 "SKYLIGHT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/skylight"
             ),
@@ -185,7 +184,7 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("SKYLIGHT_") and k not in ("DATABASE_URL", "CELERY_BROKER_URL")
     }
-    env.update({"SKYLIGHT_TEST_MODE": "embedded", "SKYLIGHT_DATA_DIR": str(data_dir)})
+    env["SKYLIGHT_DATA_DIR"] = str(data_dir)
     return env
 
 

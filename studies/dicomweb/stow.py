@@ -27,6 +27,7 @@ from tenants.models import Tenant
 from ..dicom.part10 import data_set_offset
 from ..dicom.reader import UnreadableObject, read_header
 from ..services import StoredObject, store_stream
+from ..storage import object_store
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,25 @@ def _check_and_store(part: _Part, tenant: Tenant, target_study_uid: str | None) 
         part.file.close()
 
 
+def discard(parts: list[PartResult]) -> None:
+    """Delete the objects of parts that will never get a receipt. Best effort: an object left
+    behind costs space, never correctness, since nothing refers to it."""
+    store = object_store()
+    for part in parts:
+        if part.stored is not None:
+            try:
+                store.delete(part.stored.storage_key)
+            except Exception:  # noqa: BLE001
+                log.warning("could not delete an unrecorded STOW object")
+
+
+def _abandon(futures: list[Future[PartResult]]) -> None:
+    """The request failed: stop what has not started, and remove what was already stored."""
+    for future in futures:
+        future.cancel()
+    discard([f.result() for f in futures if not f.cancelled()])
+
+
 def read_chunks(read: Callable[[int], bytes], limit: int) -> Iterator[bytes]:
     total = 0
     while chunk := read(READ_CHUNK):
@@ -253,12 +273,10 @@ def receive(
                         current.write(event)
             parser.close()
         except MultipartError as exc:
-            for f in futures:
-                f.cancel()
+            _abandon(futures)
             raise MalformedBody(f"the multipart body is malformed ({exc})") from None
         except BaseException:
-            for f in futures:
-                f.cancel()
+            _abandon(futures)
             raise
         finally:
             if current is not None:

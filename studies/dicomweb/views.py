@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -25,9 +26,9 @@ from tenants.auth import TokenError, authenticate_request
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import get_readable_tenant, get_storable_tenant, readable_tenants
 
+from ..dispatch import dispatcher
 from ..models import ReceiptSource
 from ..services import ReceiptContext, record_receipts
-from ..storage import object_store
 from . import stow
 from .media import negotiate, parse_media_type
 from .responses import DICOM_JSON, DICOM_XML, dicom_response, error_response
@@ -99,6 +100,21 @@ def _response_media(request: HttpRequest) -> str | None:
     return negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, DICOM_XML, "application/json"])
 
 
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+
+def is_uid(value: str) -> bool:
+    """A DICOM UID (PS3.5 9.1): dot-separated numbers without leading zeros, at most 64 chars."""
+    return len(value) <= 64 and bool(_UID.match(value))
+
+
+@dicomweb_endpoint(write=False)
+def not_found(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor) -> HttpResponse:
+    return error_response(
+        404, "No such DICOMweb resource (this server offers STOW-RS on /studies for now)."
+    )
+
+
 @dicomweb_endpoint(write=True)
 def store_instances(
     request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, study_uid: str | None = None
@@ -107,6 +123,8 @@ def store_instances(
         response = error_response(405, "Use POST to store instances.")
         response["Allow"] = "POST"
         return response
+    if study_uid is not None and not is_uid(study_uid):
+        return error_response(400, "The study in the URL is not a valid DICOM UID.")
     media = _response_media(request)
     if media is None:
         return error_response(
@@ -163,30 +181,12 @@ def store_instances(
 
     stored = outcome.stored
     try:
-        if stored:
-            record_receipts(
-                tenant=tenant,
-                context=ReceiptContext(
-                    source=ReceiptSource.STOW, actor=actor, audit_action=AuditAction.STOW_STORE
-                ),
-                objects=[p.stored for p in stored if p.stored is not None],
-            )
-        if outcome.failed:
-            audit.record_many(
-                audit.build(
-                    action=AuditAction.STOW_STORE,
-                    actor=actor,
-                    tenant=tenant,
-                    outcome=Outcome.FAILURE,
-                    study_instance_uid=p.study_instance_uid,
-                    sop_instance_uid=p.sop_instance_uid,
-                    detail={"part": p.number, "failure_reason": p.failure_reason},
-                )
-                for p in outcome.failed
-            )
+        # Receipts and the failed parts' audit rows commit together, or not at all.
+        with transaction.atomic():
+            _record(tenant, actor, outcome)
     except DatabaseError:
         log.exception("STOW receipts for tenant %s not recorded", tenant.pk)
-        _discard([p for p in stored])
+        stow.discard(stored)
         return error_response(
             503,
             "The archive cannot record instances right now; nothing was stored. Retry later.",
@@ -235,11 +235,27 @@ def _referenced_item(part: stow.PartResult, base: str) -> Dataset:
     return item
 
 
-def _discard(parts: list[stow.PartResult]) -> None:
-    store = object_store()
-    for p in parts:
-        if p.stored is not None:
-            try:
-                store.delete(p.stored.storage_key)
-            except Exception:  # noqa: BLE001 - an orphan costs space only, never correctness
-                log.warning("could not delete an unrecorded STOW object")
+def _record(tenant: Tenant, actor: audit.Actor, outcome: stow.StowOutcome) -> None:
+    stored = outcome.stored
+    if stored:
+        record_receipts(
+            tenant=tenant,
+            context=ReceiptContext(
+                source=ReceiptSource.STOW, actor=actor, audit_action=AuditAction.STOW_STORE
+            ),
+            objects=[p.stored for p in stored if p.stored is not None],
+            enqueue=dispatcher.submit,
+        )
+    if outcome.failed:
+        audit.record_many(
+            audit.build(
+                action=AuditAction.STOW_STORE,
+                actor=actor,
+                tenant=tenant,
+                outcome=Outcome.FAILURE,
+                study_instance_uid=p.study_instance_uid,
+                sop_instance_uid=p.sop_instance_uid,
+                detail={"part": p.number, "failure_reason": p.failure_reason},
+            )
+            for p in outcome.failed
+        )

@@ -20,6 +20,7 @@ import os
 import queue
 import select
 import socket
+import threading
 import time
 import types
 from typing import Any
@@ -34,8 +35,9 @@ _real_sleep = time.sleep
 
 
 def _reactor_sleep(seconds: float) -> None:
-    # The association reactor's per-turn ``time.sleep(0.001)``: our get_msg blocks instead.
-    if seconds == 0.001:
+    # The reactor's per-turn ``time.sleep(0.001)`` is skipped only in our acceptor threads, whose
+    # get_msg blocks instead; any other association in the process (an SCU) keeps pynetdicom's.
+    if seconds == 0.001 and getattr(threading.current_thread(), "_skylight_event_driven", False):
         return
     _real_sleep(seconds)
 
@@ -140,4 +142,5 @@ class FastRequestHandler(RequestHandler):
                 return None, None
 
         dimse.get_msg = get_msg
+        assoc._skylight_event_driven = True  # the Association is the thread running its reactor
         return assoc

@@ -287,3 +287,34 @@ def test_several_associations_at_once_are_all_stored(scp, people, tmp_path):
         tenant=people.demo, action=AuditAction.ASSOCIATION_ACCEPTED
     )
     assert set(accepted.values_list("actor_ae_title", flat=True)) == {"MOD0", "MOD1", "MOD2"}
+
+
+def test_an_association_over_the_limit_is_refused_and_audited_as_refused(people, indexer, settings):
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    from studies.dimse.scp import start_server
+    from tests.conftest import free_port
+
+    settings.SKYLIGHT = {**settings.SKYLIGHT, "SCP_MAX_ASSOCIATIONS": 1}
+    port = free_port()
+    server = start_server("127.0.0.1", port)
+    try:
+        holder = AE(ae_title="HOLDER")
+        holder.add_requested_context(Verification)
+        held = holder.associate("127.0.0.1", port, ae_title="DEMOHOSP")
+        assert held.is_established
+        refused = _echo(port, "DEMOHOSP", calling="SECOND")
+        held.release()
+    finally:
+        server.shutdown()
+    assert refused.returncode != 0 and "Local Limit Exceeded" in refused.stderr
+    rejected = AuditEvent.objects.get(action=AuditAction.ASSOCIATION_REJECTED)
+    assert (
+        rejected.actor_ae_title == "SECOND" and rejected.detail["reason"] == "local-limit-exceeded"
+    )
+    assert set(
+        AuditEvent.objects.filter(action=AuditAction.ASSOCIATION_ACCEPTED).values_list(
+            "actor_ae_title", flat=True
+        )
+    ) == {"HOLDER"}

@@ -144,3 +144,16 @@ def test_study_attributes_searchable_forms_are_accent_and_case_free(people):
     study = Study.objects.select_related("patient").get(tenant=people.demo)
     assert study.patient.patient_name_search == "MULLER^ZOE"
     assert study.referring_physician_name_search == "ANGSTROM^ASA"
+
+
+def test_the_reconciler_requeues_a_forgotten_receipt_once_per_period(people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    receipt = _receive(people.demo, Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    Receipt.objects.filter(pk=receipt.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    first = services.reconcile_receipts(older_than_seconds=60)
+    second = services.reconcile_receipts(older_than_seconds=60)
+    assert first["requeued"] == 1 and second["requeued"] == 0
+    assert Receipt.objects.get(pk=receipt.pk).requeued_at is not None

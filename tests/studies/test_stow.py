@@ -307,3 +307,57 @@ def test_memory_stays_bounded_for_a_large_body(tmp_path, people, token_for, tran
     tracemalloc.stop()
     assert len(outcome.stored) == 100 and not outcome.failed
     assert peak < 20_000_000, f"peak {peak} bytes while streaming a {len(body)}-byte body"
+
+
+def _stored_keys(tenant) -> set[str]:  # noqa: ANN001
+    from studies.storage import S3ObjectStorage
+
+    store = object_store()
+    prefix = f"tenants/{tenant.id}/"
+    if isinstance(store, S3ObjectStorage):
+        pages = store.client.get_paginator("list_objects_v2").paginate(
+            Bucket=store.bucket_name, Prefix=prefix
+        )
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+    import os
+
+    root = store.path(prefix)
+    return (
+        {os.path.join(d, f) for d, _, files in os.walk(root) for f in files}
+        if os.path.isdir(root)
+        else set()
+    )
+
+
+def test_a_malformed_body_stores_nothing_and_leaves_no_objects_behind(
+    web, people, token_for, pydicom_files
+):
+    good = [p for p in pydicom_files if p.name in ("CT_small.dcm", "MR_small.dcm")]
+    body, content_type = _multipart([("application/dicom", p.read_bytes()) for p in good])
+    cut = (
+        body[: -len(b"--skylight-test-boundary--\r\n")]
+        + b"--skylight-test-boundary\r\nContent-Type: application/dicom\r\n\r\n\x00\x01"
+    )
+    before = _stored_keys(people.demo)
+    response = _post(web, "demo-hospital", token_for(people.alice), cut, content_type)
+    assert response.status_code == 400 and "malformed" in response.json()["error"]
+    assert not Receipt.objects.exists()
+    wait_for(
+        lambda: _stored_keys(people.demo) == before, timeout=30, what="uploaded parts to be removed"
+    )
+
+
+def test_a_study_uid_that_is_not_a_uid_and_unknown_paths_get_json_errors(
+    web, people, token_for, pydicom_files
+):
+    token = token_for(people.alice)
+    body, content_type = _multipart([("application/dicom", pydicom_files[0].read_bytes())])
+    bad_uid = _post(web, "demo-hospital", token, body, content_type, study="1.2.abc")
+    assert bad_uid.status_code == 400 and "not a valid DICOM UID" in bad_uid.json()["error"]
+    unknown = requests.get(
+        f"{web.dicomweb('demo-hospital')}/workitems",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert unknown.status_code == 404 and "No such DICOMweb resource" in unknown.json()["error"]
+    assert not Receipt.objects.exists()

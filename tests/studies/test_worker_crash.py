@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from studies import services
@@ -18,14 +17,7 @@ def test_a_worker_killed_mid_indexing_resumes_after_restart_without_loss_or_dupl
 ):
     files = sorted(ct_series.rglob("*.dcm"))
     assert len(files) == 300
-    stored = []
-    for path in files:
-        data = path.read_bytes()
-        stored.append(
-            services.store_bytes(
-                tenant=people.demo, data=data, sha256=hashlib.sha256(data).hexdigest()
-            )
-        )
+    stored = [services.store_bytes(tenant=people.demo, data=path.read_bytes()) for path in files]
     receipts = services.record_receipts(
         tenant=people.demo,
         context=services.ReceiptContext(source=ReceiptSource.INTERNAL, actor=audit.Actor.system()),

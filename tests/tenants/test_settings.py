@@ -67,7 +67,7 @@ def test_no_environment_runs_the_embedded_default(tmp_path):
         ("SKYLIGHT_S3_ENDPOINT_URL", "ftp://storage"),
         ("SKYLIGHT_DEBUG", "maybe"),
         ("SKYLIGHT_STOW_MAX_BODY_BYTES", "-5"),
-        ("SKYLIGHT_LOOPBACK_NETWORKS", "not-a-network"),
+        ("SKYLIGHT_DEMO_CALLER_NETWORKS", "not-a-network"),
     ],
 )
 def test_a_bad_value_fails_at_start_naming_the_variable(tmp_path, variable, value):

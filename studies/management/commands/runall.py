@@ -19,13 +19,13 @@ from studies.dispatch import dispatcher
 log = logging.getLogger(__name__)
 
 
-def _housekeeping(stop: threading.Event, interval: float) -> None:
+def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: float) -> None:
     """What Celery beat does in production: the ready sweep and the reconciler."""
-    last_reconcile = 0.0
-    while not stop.wait(interval):
+    last_reconcile = time.monotonic()
+    while not stop.wait(sweep_every):
         try:
             services.sweep_ready_studies()
-            if time.monotonic() - last_reconcile > 30:
+            if time.monotonic() - last_reconcile > reconcile_every:
                 services.reconcile_receipts()
                 last_reconcile = time.monotonic()
         except Exception:  # noqa: BLE001 - keep sweeping; the next turn retries
@@ -56,7 +56,14 @@ class Command(BaseCommand):
         )  # fmt: skip
         scp = start_server(options["scp_host"], options["scp_port"])
         threading.Thread(
-            target=_housekeeping, args=(stop, 2.0), name="housekeeping", daemon=True
+            target=_housekeeping,
+            args=(
+                stop,
+                settings.SKYLIGHT["READY_SWEEP_SECONDS"],
+                settings.SKYLIGHT["RECONCILE_SECONDS"],
+            ),
+            name="housekeeping",
+            daemon=True,
         ).start()
         self.stdout.write(
             f"Skylight is running: web http://{options['web']}/  DICOM {options['scp_host']}:"

@@ -55,7 +55,7 @@ class Command(BaseCommand):
                     services.add_called_ae_title(tenant=tenant, ae_title=ae_title)
                 if not tenant.allowed_callers.exists():
                     # Any calling AE title, from this machine only.
-                    for network in settings.SKYLIGHT["TRUSTED_SCP_NETWORKS"]:
+                    for network in settings.SKYLIGHT["DEMO_CALLER_NETWORKS"]:
                         services.allow_caller(
                             tenant=tenant, network=network, description="demo: loopback"
                         )
