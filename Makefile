@@ -28,6 +28,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy config tenants studies worklists reports viewer
 	$(PY) manage.py makemigrations --check --dry-run
 
 ## Benchmarks, side by side with Orthanc (see docs/performance.md).

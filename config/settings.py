@@ -12,6 +12,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -260,7 +261,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "skylight.sqlite3",
+            "NAME": str(DATA_DIR / "skylight.sqlite3"),
             "OPTIONS": dict(_SQLITE_OPTIONS),
             # A file, not memory, so the test suite's web and worker processes share it.
             "TEST": {"NAME": str(DATA_DIR / "test-skylight.sqlite3")},
@@ -353,7 +354,7 @@ CELERY_BEAT_SCHEDULE = {
 # Skylight behaviour
 # ---------------------------------------------------------------------------------------------
 
-SKYLIGHT = {
+SKYLIGHT: dict[str, Any] = {
     "SCP_HOST": env_str("SKYLIGHT_SCP_HOST", "127.0.0.1"),
     "SCP_PORT": env_int("SKYLIGHT_SCP_PORT", 11112, minimum=1, maximum=65535),
     "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),

@@ -20,10 +20,10 @@ class ReceiptAdmin(admin.ModelAdmin):
     list_filter = ("status", "source", "tenant")
     readonly_fields = [f.name for f in Receipt._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -39,5 +39,5 @@ class StudyAdmin(admin.ModelAdmin):
     list_filter = ("state", "tenant")
     readonly_fields = [f.name for f in Study._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request):
         return False

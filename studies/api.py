@@ -21,7 +21,7 @@ from .models import Receipt, Series, Study
 from .queries import get_study_for, receipts_of, studies_of
 
 
-class TenantScopedView(generics.GenericAPIView):  # type: ignore[type-arg]
+class TenantScopedView(generics.GenericAPIView):
     """Resolves ``tenant_slug`` to a tenant the caller may read (404 otherwise) and scopes every
     query to it. Subclasses implement ``scoped_queryset(tenant)`` and may not override
     ``get_queryset``, so no view can forget the tenant filter."""
@@ -38,7 +38,7 @@ class TenantScopedView(generics.GenericAPIView):  # type: ignore[type-arg]
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         try:
-            self.tenant = get_readable_tenant(request.user, kwargs["tenant_slug"])  # type: ignore[arg-type]
+            self.tenant = get_readable_tenant(request.user, kwargs["tenant_slug"])
         except Http404:
             raise NotFound("No such tenant.") from None
 
@@ -52,11 +52,11 @@ class TenantScopedView(generics.GenericAPIView):  # type: ignore[type-arg]
         return audit.Actor.for_user(
             self.request.user,
             token=getattr(self.request, "auth", None),
-            address=self.request.META.get("REMOTE_ADDR"),  # type: ignore[arg-type]
+            address=self.request.META.get("REMOTE_ADDR"),
         )
 
 
-class SeriesSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class SeriesSerializer(serializers.ModelSerializer):
     class Meta:
         model = Series
         fields = [
@@ -70,7 +70,7 @@ class SeriesSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class StudySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class StudySerializer(serializers.ModelSerializer):
     patient_id = serializers.CharField(source="patient.patient_id")
     patient_name = serializers.CharField(source="patient.patient_name")
     patient_birth_date = serializers.DateField(source="patient.patient_birth_date")
@@ -113,7 +113,7 @@ class StudyDetailSerializer(StudySerializer):
         OpenApiParameter("accession_number", str),
     ]
 )
-class StudyList(TenantScopedView, generics.ListAPIView):  # type: ignore[type-arg]
+class StudyList(TenantScopedView, generics.ListAPIView):
     """Studies of one tenant, newest first."""
 
     serializer_class = StudySerializer
@@ -146,7 +146,7 @@ class StudyList(TenantScopedView, generics.ListAPIView):  # type: ignore[type-ar
         return response
 
 
-class StudyDetail(TenantScopedView, generics.RetrieveAPIView):  # type: ignore[type-arg]
+class StudyDetail(TenantScopedView, generics.RetrieveAPIView):
     """One study with its series. Another tenant's study is 404, like a missing one."""
 
     serializer_class = StudyDetailSerializer
@@ -172,7 +172,7 @@ class StudyDetail(TenantScopedView, generics.RetrieveAPIView):  # type: ignore[t
         return Response(self.get_serializer(study).data)
 
 
-class ReceiptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ReceiptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Receipt
         fields = [
@@ -199,14 +199,14 @@ class ReceiptSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         )
     ]
 )
-class ReceiptList(TenantScopedView, generics.ListAPIView):  # type: ignore[type-arg]
+class ReceiptList(TenantScopedView, generics.ListAPIView):
     """What arrived and what became of it: the ingest report for the hospital's admins."""
 
     serializer_class = ReceiptSerializer
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        if not is_tenant_admin(request.user, self.tenant):  # type: ignore[arg-type]
+        if not is_tenant_admin(request.user, self.tenant):
             # The caller can see this tenant's studies, so its existence is no secret.
             from rest_framework.exceptions import PermissionDenied
 

@@ -45,7 +45,7 @@ def seed_studies(tenant: Tenant, specs: list[synthetic.StudySpec]) -> int:
                 audit_action=AuditAction.DIMSE_STORE,
             ),
             objects=stored,
-            enqueue=lambda tenant_id, ids, sink=collected: sink.append((tenant_id, ids)),
+            enqueue=lambda tenant_id, ids: collected.append((tenant_id, ids)),  # noqa: B023 - called at once
         )
         for tenant_id, ids in collected:
             index_receipts(tenant_id=tenant_id, receipt_ids=ids)

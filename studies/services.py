@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import IO, Any
 
 from django.conf import settings
@@ -727,15 +727,14 @@ def sweep_ready_studies(*, now: datetime | None = None) -> list[int]:
                     detail={"first_time": first_ready_at is None},
                 )
                 transaction.on_commit(
-                    lambda sid=study_id, uid=study_uid, first=first_ready_at is None, t=tenant: (
-                        study_ready.send(
-                            sender=Study,
-                            tenant_id=t.id,
-                            study_id=sid,
-                            study_instance_uid=uid,
-                            ready_at=now,
-                            first_time=first,
-                        )
+                    partial(
+                        study_ready.send,
+                        sender=Study,
+                        tenant_id=tenant.id,
+                        study_id=study_id,
+                        study_instance_uid=study_uid,
+                        ready_at=now,
+                        first_time=first_ready_at is None,
                     )
                 )
             became_ready.append(study_id)

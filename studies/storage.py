@@ -182,4 +182,4 @@ def object_store() -> ObjectStore:
 def reset_object_store() -> None:
     """Forget the cached backend (tests switch settings)."""
     object_store.cache_clear()
-    storages._storages.pop("dicom", None)  # noqa: SLF001 - Django keeps no public reset
+    storages._storages.pop("dicom", None)  # type: ignore[attr-defined]  # Django keeps no public reset

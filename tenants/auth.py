@@ -60,7 +60,7 @@ def authenticate_request(request: HttpRequest) -> tuple[User | None, ApiToken | 
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request):
         try:
             raw = parse_bearer(request._request)
             if raw is None:
@@ -69,5 +69,5 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except TokenError as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from None
 
-    def authenticate_header(self, request):  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request):
         return 'Bearer realm="skylight"'

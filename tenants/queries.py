@@ -21,7 +21,7 @@ TENANT_STORE_ROLES = {Role.TENANT_ADMIN, Role.TECHNOLOGIST, Role.RADIOLOGIST}
 GROUP_STORE_ROLES = {Role.RADIOLOGIST}
 
 
-def _tenants_with(user: User, tenant_roles: set[str], group_roles: set[str]) -> QuerySet[Tenant]:
+def _tenants_with(user: User, tenant_roles: set[Role], group_roles: set[Role]) -> QuerySet[Tenant]:
     if not user.is_authenticated or not user.is_active:
         return Tenant.objects.none()
     direct = Membership.objects.filter(

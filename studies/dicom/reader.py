@@ -124,7 +124,7 @@ def read_header(fp: IO[bytes], *, size: int | None = None) -> Header:
         # pydicom's warnings quote element values; they are recorded here, never logged.
         warnings.simplefilter("always")
         try:
-            ds = read_partial(fp, stop_when=stop, force=True)
+            ds = read_partial(fp, stop_when=stop, force=True)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - any parse failure means "unreadable"
             raise UnreadableObject(f"parse-error:{type(exc).__name__}") from None
     if len(ds) == 0:

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 # uuid5(NAMESPACE_OID, "skylight-synthetic/implementation-class"); set explicitly so that the bytes
 # do not change with the pydicom version, whose own UID pydicom would otherwise write.
@@ -379,6 +380,7 @@ def _series(spec: StudySpec, ph: _Phantom, k: int) -> tuple[pydicom.Dataset, tup
         "Rows": spec.rows, "Columns": spec.columns, "PixelSpacing": [_ds(ph.ps)] * 2,
         "BitsAllocated": 16, "BitsStored": 12, "HighBit": 11, "PixelRepresentation": 0,
     }
+    contrast: tuple[Any, ...]
     if mr:
         contrast = weighting, desc, scan, name, tr, te, ti, etl, flip = MR_SEQUENCES[k % len(MR_SEQUENCES)]
         attributes |= {
@@ -442,7 +444,7 @@ def iter_study(spec: StudySpec) -> Iterator[pydicom.Dataset]:
             ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.file_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+            ds.file_meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
             ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
             yield ds
 

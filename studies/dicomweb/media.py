@@ -19,7 +19,9 @@ class MediaType:
 
 def _split_params(text: str) -> list[str]:
     """Split on ';' outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -34,7 +36,9 @@ def _split_params(text: str) -> list[str]:
 
 def _split_ranges(text: str) -> list[str]:
     """Split on ',' outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

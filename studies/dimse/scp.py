@@ -228,7 +228,7 @@ def build_ae() -> AE:
     return ae
 
 
-HANDLERS = [
+HANDLERS: list[Any] = [
     (evt.EVT_REQUESTED, handle_requested),
     (evt.EVT_C_ECHO, handle_echo),
     (evt.EVT_C_STORE, handle_store),
@@ -241,5 +241,6 @@ def start_server(host: str, port: int) -> Any:
     """Start listening in background threads; call ``shutdown()`` on the result to stop."""
     ae = build_ae()
     server = ae.start_server((host, port), block=False, evt_handlers=HANDLERS)
+    assert server is not None  # block=False always returns the server
     server.RequestHandlerClass = transport.FastRequestHandler
     return server

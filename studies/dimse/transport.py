@@ -49,10 +49,10 @@ def install() -> None:
             **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
         )
         shim.sleep = _reactor_sleep
-        _association_module.time = shim  # type: ignore[attr-defined]
+        _association_module.time = shim  # type: ignore[assignment]
 
 
-class _WakeQueue(queue.Queue):  # type: ignore[type-arg]
+class _WakeQueue(queue.Queue):
     def __init__(self, wake_fd: int):
         super().__init__()
         self._wake_fd = wake_fd
@@ -85,7 +85,7 @@ class EventDrivenDUL(DULServiceProvider):
             and self.event_queue.empty()
         ):
             try:
-                select.select([sock.socket, self._wake_r], [], [], _WAKE_INTERVAL)
+                select.select([sock.socket, self._wake_r], [], [], _WAKE_INTERVAL)  # type: ignore[type-var]
             except (OSError, ValueError):
                 pass
             try:
@@ -141,6 +141,6 @@ class FastRequestHandler(RequestHandler):
             except queue.Empty:
                 return None, None
 
-        dimse.get_msg = get_msg
-        assoc._skylight_event_driven = True  # the Association is the thread running its reactor
+        dimse.get_msg = get_msg  # type: ignore[method-assign]
+        assoc._skylight_event_driven = True  # type: ignore[attr-defined]  # the Association is the thread running its reactor
         return assoc
