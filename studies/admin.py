@@ -18,7 +18,8 @@ class ReceiptAdmin(admin.ModelAdmin):
         "processed_at",
     )
     list_filter = ("status", "source", "tenant")
-    readonly_fields = [f.name for f in Receipt._meta.fields]
+    readonly_fields = [f.name for f in Receipt._meta.fields if f.name != "head"]
+    exclude = ("head",)
 
     def has_add_permission(self, request):
         return False

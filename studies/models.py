@@ -70,6 +70,9 @@ class Receipt(models.Model):
     # When the reconciler last queued it again (the first queueing happens at receipt).
     requeued_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The object's first bytes (its header, mostly), kept from receipt until indexing so that the
+    # indexer reads nothing from object storage; cleared once the receipt is processed.
+    head = models.BinaryField(null=True, blank=True, editable=False)
     # Duplicate and superseded copies are deleted from storage after the index commits; this
     # records that the deletion happened, so the reconciler can finish it after a crash.
     object_deleted = models.BooleanField(default=False)

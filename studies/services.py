@@ -30,7 +30,7 @@ from tenants.models import AuditAction, AuditEvent, Outcome, Tenant
 
 from .dicom.attributes import IndexAttributes, extract, search_form
 from .dicom.part10 import data_set_offset
-from .dicom.reader import UnreadableObject, open_stored, read_header
+from .dicom.reader import HEAD_BYTES, UnreadableObject, open_stored, read_header
 from .models import Instance, Patient, Receipt, ReceiptStatus, Series, Study, StudyState
 from .signals import study_ready
 from .storage import object_key, object_store
@@ -52,6 +52,7 @@ class StoredObject:
     size: int
     sha256: str
     dataset_sha256: str = ""
+    head: bytes = b""
     sop_class_uid: str = ""
     sop_instance_uid: str = ""
     transfer_syntax_uid: str = ""
@@ -85,11 +86,18 @@ def store_bytes(*, tenant: Tenant, data: bytes, hashing: Executor | None = None)
         size=len(data),
         sha256=digest,
         dataset_sha256=dataset_digest,
+        head=bytes(data[:HEAD_BYTES]),
     )
 
 
 def store_stream(
-    *, tenant: Tenant, stream: IO[bytes], size: int, sha256: str, dataset_sha256: str
+    *,
+    tenant: Tenant,
+    stream: IO[bytes],
+    size: int,
+    sha256: str,
+    dataset_sha256: str,
+    head: bytes = b"",
 ) -> StoredObject:
     object_id = uuid.uuid4()
     key = object_key(tenant.id, object_id)
@@ -100,6 +108,7 @@ def store_stream(
         size=size,
         sha256=sha256,
         dataset_sha256=dataset_sha256,
+        head=head[:HEAD_BYTES],
     )
 
 
@@ -135,6 +144,7 @@ def record_receipts(
             size=obj.size,
             sha256=obj.sha256,
             dataset_sha256=obj.dataset_sha256,
+            head=obj.head or None,
             source=context.source,
             received_at=now,
             sop_class_uid=obj.sop_class_uid[:64],
@@ -277,7 +287,9 @@ _REQUIRED_UIDS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid
 def _parse(receipt: Receipt) -> _Parsed:
     store = object_store()
     try:
-        with open_stored(store, receipt.storage_key, receipt.size) as fp:
+        with open_stored(
+            store, receipt.storage_key, receipt.size, bytes(receipt.head or b"")
+        ) as fp:
             header = read_header(fp)
     except UnreadableObject as exc:
         return _Parsed(receipt, problem=str(exc))
@@ -349,7 +361,10 @@ def _mark_unreadable(tenant: Tenant, item: _Parsed) -> None:
     r = item.receipt
     with transaction.atomic():
         updated = Receipt.objects.filter(pk=r.pk, status=ReceiptStatus.PENDING).update(
-            status=ReceiptStatus.UNREADABLE, problem=item.problem[:300], processed_at=timezone.now()
+            status=ReceiptStatus.UNREADABLE,
+            problem=item.problem[:300],
+            processed_at=timezone.now(),
+            head=None,
         )
         if updated:
             audit.record(
@@ -611,7 +626,9 @@ def _index_study_group(
     if new_instances:
         Instance.objects.bulk_create(new_instances.values())
     for status, ids_ in status_updates.items():
-        Receipt.objects.filter(tenant=tenant, id__in=ids_).update(status=status, processed_at=now)
+        Receipt.objects.filter(tenant=tenant, id__in=ids_).update(
+            status=status, processed_at=now, head=None
+        )
     audit.record_many(events)
     _recount(tenant, touched_series, touched_studies)
     if changed:

@@ -23,10 +23,11 @@ PIXEL_TAGS = {Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)}
 class RangeReader(io.RawIOBase):
     """A seekable, read-only file over ``store.read_range``."""
 
-    def __init__(self, store: Any, key: str, size: int):
+    def __init__(self, store: Any, key: str, size: int, head: bytes = b""):
         self._store = store
         self._key = key
         self._size = size
+        self._head = head  # the object's first bytes, already at hand: no request for them
         self._pos = 0
         self.name = key  # pydicom records a name for every file it reads
 
@@ -53,17 +54,28 @@ class RangeReader(io.RawIOBase):
         if self._pos >= self._size:
             return 0
         length = min(len(buffer), self._size - self._pos)
-        data = self._store.read_range(self._key, self._pos, length)
+        if self._pos < len(self._head):
+            data = self._head[self._pos : self._pos + length]
+        else:
+            data = self._store.read_range(self._key, self._pos, length)
         n = len(data)
         buffer[:n] = data
         self._pos += n
         return n
 
 
-def open_stored(store: Any, key: str, size: int) -> IO[bytes]:
+# How much of each object's start the receipt keeps until it is indexed: enough for the header of
+# a typical CT or MR slice, so indexing needs no request to object storage at all.
+HEAD_BYTES = 16 * 1024
+
+
+def open_stored(store: Any, key: str, size: int, head: bytes = b"") -> IO[bytes]:
     if isinstance(store, FileSystemStorage):
         return open(store.path(key), "rb")  # noqa: SIM115 - the caller closes it
-    return io.BufferedReader(RangeReader(store, key, size), buffer_size=BLOCK)
+    # Small buffer while the head serves the reads; past it, 64 KiB ranged GETs.
+    return io.BufferedReader(
+        RangeReader(store, key, size, head), buffer_size=BLOCK if not head else 4096
+    )
 
 
 DEFLATED = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"}

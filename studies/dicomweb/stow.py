@@ -174,6 +174,7 @@ def _check_and_store(part: _Part, tenant: Tenant, target_study_uid: str | None) 
                 size=part.size,
                 sha256=part.sha.hexdigest(),
                 dataset_sha256=content.hexdigest(),
+                head=head,
             )
         except Exception:  # noqa: BLE001 - object storage refused or is unreachable
             log.exception("STOW part %d for tenant %s not stored", part.number, tenant.pk)
