@@ -266,6 +266,12 @@ class AuditAction(models.TextChoices):
     SUPERSEDED = "instance.superseded"
     UNREADABLE = "instance.unreadable"
     STUDY_READY = "study.ready"
+    # Queries carry their keys in the detail; retrieves carry the UIDs they returned.
+    QIDO_QUERY = "dicomweb.query"
+    WADO_RETRIEVE = "dicomweb.retrieve"
+    DIMSE_FIND = "dimse.find"
+    DIMSE_MOVE = "dimse.move"
+    DIMSE_GET = "dimse.get"
     STUDY_LIST = "study.list"
     STUDY_VIEW = "study.view"
     RECEIPT_LIST = "receipt.list"

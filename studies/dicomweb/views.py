@@ -91,6 +91,24 @@ def dicomweb_endpoint(*, write: bool) -> Callable[..., Any]:
     return decorator
 
 
+def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """One route, a view per HTTP method (HEAD is served by GET); others answer 405 with Allow."""
+    if "GET" in views:
+        views.setdefault("HEAD", views["GET"])
+    allowed = ", ".join(sorted(views))
+
+    @csrf_exempt
+    def route(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        view = views.get(request.method or "")
+        if view is None:
+            response = error_response(405, f"This resource answers {allowed}.")
+            response["Allow"] = allowed
+            return response
+        return view(request, **kwargs)
+
+    return route
+
+
 def base_url(request: HttpRequest, tenant: Tenant) -> str:
     root = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
     return f"{root}/t/{tenant.slug}/dicomweb"
@@ -111,7 +129,7 @@ def is_uid(value: str) -> bool:
 @dicomweb_endpoint(write=False)
 def not_found(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor) -> HttpResponse:
     return error_response(
-        404, "No such DICOMweb resource (this server offers STOW-RS on /studies for now)."
+        404, "No such DICOMweb resource: see docs/conformance.md for the routes this server offers."
     )
 
 
