@@ -55,7 +55,7 @@ psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='${DA
 "$VENV/bin/python" manage.py collectstatic --noinput >/dev/null
 "$VENV/bin/python" manage.py seed_demo --no-studies
 
-start web "$VENV/bin/gunicorn" config.wsgi --bind "127.0.0.1:$WEB_PORT" --workers 2 --worker-class gthread \
+start web env MALLOC_ARENA_MAX=2 "$VENV/bin/gunicorn" config.wsgi --bind "127.0.0.1:$WEB_PORT" --workers 2 --worker-class gthread \
   --threads 8 --timeout 600
 for port in $SCP_PORTS; do
   start "scp-$port" "$VENV/bin/python" manage.py runscp --port "$port"

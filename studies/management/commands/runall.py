@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -48,11 +49,13 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         # gunicorn serves the web tier even here: it streams request bodies (chunked STOW-RS
         # uploads included), which Django's development server does not.
+        # Two malloc arenas keep the workers' memory flat under large uploads (docs/performance.md).
         web = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", options["web"],
                 "--workers", "2", "--worker-class", "gthread", "--threads", "8", "--timeout", "600",
-            ]
+            ],
+            env={**os.environ, "MALLOC_ARENA_MAX": "2"},
         )  # fmt: skip
         scp = start_server(options["scp_host"], options["scp_port"])
         threading.Thread(
