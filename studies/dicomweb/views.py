@@ -106,6 +106,7 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             return response
         return view(request, **kwargs)
 
+    route.methods = frozenset(views)  # type: ignore[attr-defined]  # for the route-enumerating tests
     return route
 
 
