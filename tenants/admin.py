@@ -6,6 +6,7 @@ from .models import (
     ApiToken,
     AuditEvent,
     CalledAETitle,
+    DicomDestination,
     Membership,
     ReadingAgreement,
     ReadingGroup,
@@ -24,10 +25,21 @@ class AllowedCallerInline(admin.TabularInline):
     extra = 0
 
 
+class DicomDestinationInline(admin.TabularInline):
+    model = DicomDestination
+    extra = 0
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "is_active", "quiet_period_seconds")
-    inlines = [CalledAETitleInline, AllowedCallerInline]
+    inlines = [CalledAETitleInline, AllowedCallerInline, DicomDestinationInline]
+
+
+@admin.register(DicomDestination)
+class DicomDestinationAdmin(admin.ModelAdmin):
+    list_display = ("ae_title", "tenant", "host", "port", "enabled")
+    list_filter = ("enabled", "tenant")
 
 
 @admin.register(ReadingGroup)

@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -129,6 +129,40 @@ class AllowedCaller(models.Model):
             return ipaddress.ip_address(address) in ipaddress.ip_network(self.network)
         except ValueError:
             return False
+
+
+class DicomDestination(models.Model):
+    """A DICOM node this tenant lets C-MOVE send to: its AE title, host and port.
+
+    C-MOVE names a destination by AE title only; the address comes from here, never from the
+    request, so a caller cannot make Skylight send a tenant's images anywhere the tenant has not
+    registered.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="dicom_destinations")
+    ae_title = models.CharField(max_length=16, validators=[ae_title_validator])
+    host = models.CharField(max_length=255, help_text="Host name or IP address.")
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    description = models.CharField(max_length=200, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "DICOM destination"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "ae_title"], name="destination_unique_tenant_ae"
+            )
+        ]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.ae_title = normalize_ae_title(self.ae_title)
+        self.host = self.host.strip()
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.ae_title} at {self.host}:{self.port}"
 
 
 class ReadingGroup(models.Model):

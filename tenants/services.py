@@ -13,6 +13,7 @@ from .models import (
     ApiToken,
     AuditAction,
     CalledAETitle,
+    DicomDestination,
     Membership,
     ReadingAgreement,
     ReadingGroup,
@@ -48,6 +49,29 @@ def allow_caller(
     rule.full_clean()
     rule.save()
     return rule
+
+
+def register_destination(
+    *,
+    tenant: Tenant,
+    ae_title: str,
+    host: str,
+    port: int,
+    description: str = "",
+    enabled: bool = True,
+) -> DicomDestination:
+    """Let C-MOVE requests to this tenant send to ``ae_title`` at ``host:port``."""
+    destination = DicomDestination(
+        tenant=tenant,
+        ae_title=ae_title.strip(),
+        host=host.strip(),
+        port=port,
+        description=description,
+        enabled=enabled,
+    )
+    destination.full_clean()
+    destination.save()
+    return destination
 
 
 def create_group(*, slug: str, name: str) -> ReadingGroup:

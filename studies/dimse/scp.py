@@ -27,7 +27,7 @@ from ..dispatch import dispatcher
 from ..models import ReceiptSource
 from ..services import ReceiptContext, record_receipts, store_bytes
 from ..storage import object_store
-from . import transport
+from . import qr, transport
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,10 @@ def build_ae() -> AE:
     ae.dimse_timeout = 60
     ae.network_timeout = 120
     ae.add_supported_context(Verification)
+    # Query/Retrieve (qr.py). C-GET needs no more: the unrestricted storage service above already
+    # accepts every storage context with the SCP/SCU role selection the requestor proposes, which
+    # is how C-GET's C-STORE sub-operations come back on the same association.
+    qr.configure(ae)
     return ae
 
 
@@ -232,6 +236,9 @@ HANDLERS: list[Any] = [
     (evt.EVT_REQUESTED, handle_requested),
     (evt.EVT_C_ECHO, handle_echo),
     (evt.EVT_C_STORE, handle_store),
+    (evt.EVT_C_FIND, qr.handle_find),
+    (evt.EVT_C_MOVE, qr.handle_move),
+    (evt.EVT_C_GET, qr.handle_get),
     (evt.EVT_RELEASED, handle_finished),
     (evt.EVT_ABORTED, handle_finished),
 ]

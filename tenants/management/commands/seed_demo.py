@@ -8,12 +8,22 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from tenants import services
-from tenants.models import CalledAETitle, Membership, ReadingGroup, Role, Tenant, User
+from tenants.models import (
+    CalledAETitle,
+    DicomDestination,
+    Membership,
+    ReadingGroup,
+    Role,
+    Tenant,
+    User,
+)
 
 DEMO_TENANTS = [
     ("demo-hospital", "Demo Hospital", "DEMOHOSP"),
     ("second-hospital", "Second Hospital", "SECONDHOSP"),
 ]
+# A C-MOVE destination on this machine, e.g. `storescp -aet DEMOVIEWER 11113`.
+DEMO_DESTINATION = ("demo-hospital", "DEMOVIEWER", "127.0.0.1", 11113)
 DEMO_USERS = [
     ("alice", "Alice Admin", Role.TENANT_ADMIN, "demo-hospital", None),
     ("bob", "Bob Radiologist", Role.RADIOLOGIST, None, "demo-readers"),
@@ -59,6 +69,17 @@ class Command(BaseCommand):
                         services.allow_caller(
                             tenant=tenant, network=network, description="demo: loopback"
                         )
+            slug, ae_title, host, port = DEMO_DESTINATION
+            if not DicomDestination.objects.filter(
+                tenant=tenants[slug], ae_title=ae_title
+            ).exists():
+                services.register_destination(
+                    tenant=tenants[slug],
+                    ae_title=ae_title,
+                    host=host,
+                    port=port,
+                    description="demo: a storescp on this machine",
+                )
             group = ReadingGroup.objects.filter(
                 slug="demo-readers"
             ).first() or services.create_group(slug="demo-readers", name="Demo Readers")
