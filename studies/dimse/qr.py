@@ -85,6 +85,22 @@ UNIQUE_KEYS = {
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 # An A-ASSOCIATE-RQ carries at most 128 presentation contexts (PS3.8 9.3.2.2: odd ids 1-255).
 MAX_CONTEXTS = 128
+# Matching keys whose values an audit row keeps (with every UID): study and series facts, not
+# the patient's. Other values are recorded as "(value)".
+AUDITED_VALUES = frozenset(
+    {
+        "QueryRetrieveLevel",
+        "AccessionNumber",
+        "Modality",
+        "ModalitiesInStudy",
+        "StudyDate",
+        "StudyTime",
+        "SeriesDate",
+        "SeriesTime",
+        "SeriesNumber",
+        "InstanceNumber",
+    }
+)
 # The File Meta of a stored object is read from its first bytes.
 HEAD_BYTES = 64 * 1024
 
@@ -576,10 +592,10 @@ def handle_find(event: Any) -> Iterator[Any]:
 
 
 def _query_keys(identifier: Dataset) -> dict[str, str]:
-    """The identifier's keys for the audit row: UID values as given, other keys by name only.
+    """The identifier's keys for the audit row: UIDs and AUDITED_VALUES as given, others by name.
 
     Audit details hold identifiers and codes, never patient data (tenants.models.AuditEvent), so
-    a patient name or ID searched for is recorded as "(value)" and a return key as "".
+    a patient name, ID or birth date searched for is recorded as "(value)", a return key as "".
     """
     keys: dict[str, str] = {}
     for element in identifier:
@@ -588,7 +604,7 @@ def _query_keys(identifier: Dataset) -> dict[str, str]:
         keyword = element.keyword or str(element.tag)
         if element.value in (None, ""):
             keys[keyword] = ""
-        elif element.VR in ("UI", "CS") or keyword in ("StudyDate", "StudyTime", "SeriesDate"):
+        elif element.VR == "UI" or keyword in AUDITED_VALUES:
             keys[keyword] = str(element.value)[:200]
         else:
             keys[keyword] = "(value)"

@@ -468,3 +468,25 @@ def test_nothing_is_logged_about_patients(scp, people, demo_series, destination,
     text = caplog.text
     assert "dimse.move at tenant" in text
     assert "QR0001" not in text and "QUERY" not in text
+
+
+def test_find_audit_keys_keep_uids_and_codes_and_hide_patient_values():
+    from studies.dimse.qr import _query_keys
+
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = "1.2.3"
+    identifier.PatientName = "DOE^JANE"
+    identifier.PatientID = "SECRET-ID"
+    identifier.PatientBirthDate = "19700101"
+    identifier.ModalitiesInStudy = "CT"
+    identifier.StudyDescription = ""
+    assert _query_keys(identifier) == {
+        "QueryRetrieveLevel": "STUDY",
+        "StudyInstanceUID": "1.2.3",
+        "PatientName": "(value)",
+        "PatientID": "(value)",
+        "PatientBirthDate": "(value)",
+        "ModalitiesInStudy": "CT",
+        "StudyDescription": "",
+    }
