@@ -35,6 +35,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
+from pynetdicom.status import STORAGE_SERVICE_CLASS_STATUS
 
 from tenants import audit
 from tenants.models import AuditAction, DicomDestination, Outcome, Tenant
@@ -46,7 +47,6 @@ from ..storage import object_store
 log = logging.getLogger(__name__)
 
 # Query/Retrieve statuses (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4).
-STATUS_SUCCESS = 0x0000
 STATUS_PENDING = 0xFF00
 STATUS_CANCEL = 0xFE00
 STATUS_OUT_OF_RESOURCES = 0xA700
@@ -303,13 +303,14 @@ class Outgoing:
             # pynetdicom names its own AE here; PS3.7 9.1.1.1 wants the C-MOVE requestor's.
             kw["originator_aet"] = self.move_originator
         status = self._send_one(original, match, *args, **kw)
-        code = status.get("Status")
-        if code is None or (code & 0xF000) in (0xA000, 0xC000) or code in (0x0122, 0x0124):
-            self.failed.append(match.sop_instance_uid)
-        elif code == STATUS_SUCCESS:
+        # Counted as pynetdicom counts them for the responses: unknown or missing is a failure.
+        category = STORAGE_SERVICE_CLASS_STATUS.get(status.get("Status", -1), ("Failure",))[0]
+        if category == "Success":
             self.completed.append(match.sop_instance_uid)
-        else:
+        elif category == "Warning":
             self.warning.append(match.sop_instance_uid)
+        else:
+            self.failed.append(match.sop_instance_uid)
         return status
 
     def _send_one(

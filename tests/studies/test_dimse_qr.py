@@ -269,6 +269,19 @@ def test_move_to_an_unregistered_ae_title_fails_with_a801_and_sends_nothing(
     assert event.outcome == "failure" and event.detail["destination"] == "NOTREGISTERED"
 
 
+def test_move_at_a_level_the_model_lacks_fails_with_a900_and_stores_nothing(
+    scp, people, demo_series, destination
+):
+    # PATIENT is a level of Patient Root only.
+    result = movescu(
+        scp.port, "DEMOHOSP", "DESTALL", {"QueryRetrieveLevel": "PATIENT", "PatientID": "QR0001"}
+    )
+    assert "DataSetDoesNotMatchSOPClass" in result.stderr, result.stderr
+    assert destination.received() == {}
+    event = _audits(AuditAction.DIMSE_MOVE, people.demo)[-1]
+    assert event.outcome == "failure" and "QueryRetrieveLevel" in event.detail["error"]
+
+
 # ---------------------------------------------------------------------------------------------
 # C-GET
 # ---------------------------------------------------------------------------------------------
@@ -452,7 +465,7 @@ def test_find_with_a_level_the_model_lacks_fails_with_a900(scp, people, demo_ser
             str(scp.port),
         ]
     )
-    assert "IdentifierDoesNotMatchSOPClass" in result.stderr + result.stdout, result.stderr
+    assert "DataSetDoesNotMatchSOPClass" in result.stderr + result.stdout, result.stderr
     event = _audits(AuditAction.DIMSE_FIND, people.demo)[-1]
     assert event.outcome == "failure"
 
