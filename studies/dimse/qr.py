@@ -327,10 +327,12 @@ class Outgoing:
                 if stored in accepted:
                     return original(temp.name, *args, **kw)
                 dataset = _uncompressed(temp.name)
-                self.decompressed += 1
+                if stored.is_compressed:
+                    self.decompressed += 1
                 return original(dataset, *args, **kw)
-        except Exception:  # noqa: BLE001 - one unreadable or undecodable object fails only its sub-operation
-            log.exception("instance %d could not be sent", match.instance_id)
+        except Exception as exc:  # noqa: BLE001 - one bad object fails only its sub-operation
+            # The type only: a decoder's message may quote element values.
+            log.warning("instance %d not sent: %s", match.instance_id, type(exc).__name__)
             return _status(STORE_OUT_OF_RESOURCES)
 
 

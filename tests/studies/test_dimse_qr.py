@@ -269,6 +269,27 @@ def test_move_to_an_unregistered_ae_title_fails_with_a801_and_sends_nothing(
     assert event.outcome == "failure" and event.detail["destination"] == "NOTREGISTERED"
 
 
+def test_an_instance_that_cannot_be_read_fails_alone_and_is_listed(
+    scp, people, demo_series, destination
+):
+    lost = demo_series.sop_uids[1]
+    object_store().delete(
+        Instance.objects.get(tenant=people.demo, sop_instance_uid=lost).storage_key
+    )
+    result = movescu(
+        scp.port,
+        "DEMOHOSP",
+        "DESTALL",
+        {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": demo_series.study_uid},
+    )
+    # B000: sub-operations complete, one or more failed.
+    assert "SubOperationsCompleteOneOrMoreFailures" in result.stderr, result.stderr
+    assert set(destination.received()) == set(demo_series.sop_uids) - {lost}
+    event = _audits(AuditAction.DIMSE_MOVE, people.demo)[-1]
+    assert event.outcome == "warning"
+    assert event.detail["failed_sop_instance_uids"] == [lost] and event.detail["completed"] == 2
+
+
 def test_move_at_a_level_the_model_lacks_fails_with_a900_and_stores_nothing(
     scp, people, demo_series, destination
 ):
