@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint bench-cstore bench-stow bench-stow-1g clean
+.PHONY: run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 ## Benchmarks, side by side with Orthanc (see docs/performance.md).
-bench-cstore bench-stow bench-stow-1g: $(STAMP)
+bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve: $(STAMP)
 	infra/ensure-debian-packages.sh dcmtk orthanc orthanc-dicomweb
 	$(PY) -m bench.run $(@:bench-%=%)
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import platform
+import select
 import shutil
 import socket
 import statistics
@@ -430,3 +431,205 @@ def top_cpu(before: dict[int, tuple[str, float]], n: int = 12) -> list[tuple[str
     return sorted(
         ((name, round(s, 2)) for name, s in used.items() if s > 0.05), key=lambda u: -u[1]
     )[:n]
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency: many small requests on one kept-alive connection
+# ---------------------------------------------------------------------------------------------
+
+
+def latency(seconds: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 (linear interpolation between order statistics), mean, min and max, in
+    milliseconds, and n."""
+    if not seconds:
+        return {}
+    ms = sorted(1000 * s for s in seconds)
+
+    def pct(q: float) -> float:
+        position = q * (len(ms) - 1)
+        low = int(position)
+        high = min(low + 1, len(ms) - 1)
+        return ms[low] + (ms[high] - ms[low]) * (position - low)
+
+    return {
+        "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "mean": statistics.fmean(ms),
+        "min": ms[0], "max": ms[-1], "n": len(ms),
+    }  # fmt: skip
+
+
+class KeptAlive:
+    """GETs on one HTTP/1.1 connection, timed from the request's first byte to the body's last.
+
+    A connection the server has closed meanwhile (Orthanc's web server closes one idle for
+    half a second; ``Connection: close``; an error) is replaced before the clock starts, with
+    TCP_NODELAY as before, and a request the server dropped at that very moment is sent again;
+    ``reconnects`` counts both.
+    """
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers or {}
+        self.conn = connect(self.base_url)
+        self.reconnects = 0
+
+    def _reconnect(self) -> None:
+        self.conn.close()
+        self.conn = connect(self.base_url)
+        self.reconnects += 1
+
+    def _dropped(self) -> bool:
+        sock = self.conn.sock
+        if sock is None:
+            return True
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[float, Reply]:
+        url = self.base_url + path
+        for attempt in (1, 2):
+            if self._dropped():
+                self._reconnect()
+            started = time.perf_counter()
+            try:
+                reply = send(self.conn, "GET", url, {**self.headers, **(headers or {})})
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if attempt == 2:
+                    raise
+                self._reconnect()
+                continue
+            return time.perf_counter() - started, reply
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def multipart_parts(reply: Reply) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart/related body: (headers with lower-case names, content)."""
+    content_type = reply.headers.get("content-type", "")
+    boundary = next(
+        (
+            p.split("=", 1)[1].strip().strip('"')
+            for p in content_type.split(";")
+            if p.strip().lower().startswith("boundary=")
+        ),
+        "",
+    )
+    if not boundary:
+        return []
+    parts = []
+    for chunk in reply.body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, content = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        parts.append((headers, content.removesuffix(b"\r\n")))
+    return parts
+
+
+@dataclass
+class Sample:
+    """One timed request: seconds, the status (HTTP code or DIMSE status), whether it is a
+    success, and a short note (the error's first words, a result count)."""
+
+    seconds: float
+    status: int
+    ok: bool
+    note: str = ""
+    protocol: str = "HTTP"  # or "DIMSE"
+
+    def describe(self) -> str:
+        note = " ".join(self.note.split())
+        if self.protocol == "DIMSE":
+            code = f"status 0x{self.status:04X}" if self.status >= 0 else "no status"
+            return f"DIMSE {code}: {note}"
+        return f"HTTP {self.status}: {note}"
+
+
+def run_latency(
+    calls: dict[str, Callable[[int], Sample]],
+    repeats: int,
+    rounds: int = 4,
+    warmup: int = 20,
+    max_busy: float = 0.15,
+    max_steal: float = 0.10,
+    steal_retries: int = 3,
+) -> dict[str, dict[str, Any]]:
+    """Time ``repeats`` calls per target (``calls[name](i)``, i the request's index, so that the
+    caller rotates its keys), after ``warmup`` untimed ones.
+
+    The repeats are taken in ``rounds`` blocks, alternating which target goes first; before each
+    block the CPUs must be quiet, and a block during which the hypervisor stole more than
+    ``max_steal`` of the CPU time is taken again (at most ``steal_retries`` times). A target whose
+    warm-up calls all failed is reported as unavailable with its status and note, not timed.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    live = []
+    for name, call in calls.items():
+        tried = [call(i) for i in range(warmup)]
+        if not any(s.ok for s in tried):
+            first = tried[0] if tried else Sample(0, 0, False, "no warm-up")
+            out[name] = {"unavailable": first.describe()[:300]}
+            say(f"  {name}: unavailable ({out[name]['unavailable']})")
+            continue
+        out[name] = {"samples": [], "statuses": {}, "notes": {}, "blocks": [], "discarded": []}
+        live.append(name)
+    per_block = -(-repeats // rounds)
+    for block in range(rounds):
+        order = live if block % 2 == 0 else list(reversed(live))
+        for name in order:
+            result, call = out[name], calls[name]
+            start = block * per_block
+            count = min(per_block, repeats - start)
+            for attempt in range(steal_retries + 1):
+                quiet = wait_quiet(max_busy)
+                before = cpu_times()
+                taken = [call(start + i) for i in range(count)]
+                conditions = {**cpu_delta(before), **quiet, "block": block + 1}
+                if conditions["steal_share"] <= max_steal or attempt == steal_retries:
+                    break
+                result["discarded"].append(conditions)
+                say(
+                    f"  {name}: block {block + 1} discarded (steal {conditions['steal_share']:.0%})"
+                )
+            result["blocks"].append(conditions)
+            for s in taken:
+                result["statuses"][str(s.status)] = result["statuses"].get(str(s.status), 0) + 1
+                if s.ok:
+                    result["samples"].append(s.seconds)
+                elif s.note:
+                    result["notes"][s.note] = result["notes"].get(s.note, 0) + 1
+    for name in live:
+        r = out[name]
+        r["latency_ms"] = latency(r["samples"])
+        r["errors"] = sum(n for status, n in r["statuses"].items() if status not in ("200", "0"))
+        r["all_quiet"] = all(b["quiet"] for b in r["blocks"])
+        r["steal_share_max"] = max(b["steal_share"] for b in r["blocks"])
+        r["samples_ms"] = [round(1000 * s, 3) for s in r.pop("samples")]
+        say(f"  {name}: {brief_latency(r)}")
+    return out
+
+
+def brief_latency(r: dict[str, Any]) -> str:
+    if "unavailable" in r:
+        return f"unavailable ({r['unavailable']})"
+    lat = r.get("latency_ms") or {}
+    text = (
+        f"p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms (n={lat['n']})"
+        if lat
+        else "no successful request"
+    )
+    if r.get("errors"):
+        text += f", {r['errors']} errors {r['statuses']}"
+    if not r.get("all_quiet", True):
+        text += ", NOT QUIET"
+    return text

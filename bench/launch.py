@@ -110,6 +110,7 @@ def orthanc_config(work: Path, http_port: int, dicom_port: int) -> dict[str, obj
         "DicomCheckCalledAet": True,
         "DicomAlwaysAllowStore": True,
         "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowFind": True,  # C-FIND from any calling AE (bench.query)
         "UnknownSopClassAccepted": False,
         "SaveJobs": False,
         "StableAge": 60,
@@ -308,6 +309,7 @@ def skylight(
             "launcher": f"bench.launch skylight --storage {storage} --web-workers {web_workers}",
             "extra_env": extra_env or {},
             "logs": str(logs),
+            "database_url": env["DATABASE_URL"],  # bench.query bulk-fills it (bench.populate)
         }
         yield Running(target=target, work=work, processes=processes, env=env)
     finally:

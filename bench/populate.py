@@ -259,7 +259,7 @@ def scale_to(plans: list[StudyPlan], total: int) -> None:
 
 def patient_ids(studies: int = 10_000, seed: int = 1, prefix: str = "POP") -> list[str]:
     """The PatientIDs the rows of these arguments hold (instances do not change them)."""
-    patients, _ = plan(studies, studies, seed, prefix)
+    patients, _ = plan(studies, 100 * studies, seed, prefix)  # patients are drawn first
     return [p.patient_id for p in patients]
 
 

@@ -1,6 +1,6 @@
 """Side-by-side benchmarks of Skylight and Orthanc over DIMSE and DICOMweb.
 
-    python -m bench.run cstore|stow|stow-1g|all [--target skylight|orthanc|both] [--runs 5]
+    python -m bench.run cstore|stow|stow-1g|query|retrieve|all [--target skylight|orthanc|both]
 
 Skylight is the one already running (by default infra/run-production-local.sh: web on :8000,
 SCP on :11112, tenant demo-hospital called as DEMOHOSP, a token issued for alice from the
@@ -9,6 +9,10 @@ bench/launch.py). Orthanc is started here from the Debian packages unless ``--or
 a running one. Every run uses a fresh synthetic study (a new seed) sent to each target in turn,
 alternating which goes first; before each measurement the command waits until the CPUs are quiet.
 A table is printed and everything is written as JSON under bench/results/.
+
+``query`` and ``retrieve`` (bench/query.py, bench/retrieve.py) measure latency instead: many small
+requests per variant on one kept-alive connection, p50/p95/p99, in blocks that alternate the
+targets, each block after a quiet-CPU wait.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import cstore, stow, stow_big
+from . import cstore, query, retrieve, stow, stow_big
 from .common import (
     CACHE,
     Study,
@@ -45,7 +49,8 @@ from .common import (
 from .launch import orthanc, skylight
 from .targets import Target, issue_token, orthanc_target, skylight_target
 
-BENCHMARKS = ("cstore", "stow", "stow-1g")
+BENCHMARKS = ("cstore", "stow", "stow-1g", "query", "retrieve")
+LATENCY = {"query": query.run, "retrieve": retrieve.run}
 SEED_SPAN = 10_000  # seeds one benchmark may use: 1000 per variant, one per run
 
 
@@ -118,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--max-steal", type=float, default=0.10, help="steal share that voids a run")
     d.add_argument("--steal-retries", type=int, default=3, help="new attempts per voided run")
     d.add_argument("--max-busy", type=float, default=0.15, help="CPU share counted as quiet")
+    query.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -319,12 +325,56 @@ def print_table(
     print(table(header, lines), flush=True)
 
 
+def latency_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Skylight / Orthanc per variant on p50 and p95 (below 1: Skylight is faster). Skylight's
+    10k row is compared with Orthanc at 1k, the only size Orthanc is loaded with."""
+    out = {}
+    for key, r in results.items():
+        variant, name = key.split("/", 1)
+        reference = results.get(f"{variant}/orthanc", {}).get("latency_ms")
+        mine = r.get("latency_ms")
+        if name.startswith("orthanc") or not reference or not mine:
+            continue
+        for q in ("p50", "p95"):
+            out[f"{key}/{q}"] = mine[q] / reference[q]
+    return out
+
+
+def print_latency_table(results: dict[str, dict[str, Any]], ratio: dict[str, float]) -> None:
+    header = ["benchmark / target", "n", "p50 ms", "p95 ms", "p99 ms", "errors", "steal max",
+              "p50 vs Orthanc", "p95 vs Orthanc", "note"]  # fmt: skip
+    lines = []
+    for key, r in results.items():
+        lat = r.get("latency_ms") or {}
+        answers = [a for a in (r.get("answers") or {}).values() if isinstance(a, dict)]
+        counts = sorted({a["results"] for a in answers if "results" in a})
+        note = r.get("unavailable", "")
+        if counts:
+            note = (
+                f"results {counts[0]}–{counts[-1]}" if len(counts) > 1 else f"results {counts[0]}"
+            )
+            if any(a.get("warning") for a in answers):
+                note += " (Warning: truncated)"
+        if any(a.get("as_expected") is False for a in answers):
+            note += " UNEXPECTED ANSWER"
+        if not r.get("all_quiet", True):
+            note += " (busy)"
+        lines.append([
+            key, str(lat.get("n", 0)), *(f"{lat[q]:.2f}" if lat else "—" for q in ("p50", "p95", "p99")),
+            str(r.get("errors", "")), f"{r['steal_share_max']:.0%}" if "steal_share_max" in r else "",
+            *(f"{ratio[f'{key}/{q}']:.2f}×" if f"{key}/{q}" in ratio else "" for q in ("p50", "p95")),
+            note[:80],
+        ])  # fmt: skip
+    print(table(header, lines), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     benchmarks = list(BENCHMARKS) if args.benchmark == "all" else [args.benchmark]
     seed = args.seed or next_seeds((len(BENCHMARKS) + 1) * SEED_SPAN)
     payload: dict[str, Any] = {"args": vars(args), "machine": machine(), "started": time.ctime()}
     rows: dict[str, list[dict[str, Any]]] = {}
+    latencies: dict[str, dict[str, Any]] = {}
     discarded: list[dict[str, Any]] = []
     with ExitStack() as stack:
         targets = open_targets(args, stack)
@@ -333,11 +383,17 @@ def main(argv: list[str] | None = None) -> None:
                      "called_ae": t.called_ae, **t.notes}
             for t in targets
         }  # fmt: skip
-        if not args.no_warmup:
+        if not args.no_warmup and set(benchmarks) - set(LATENCY):
             say("warming up")
             warm_up(targets, benchmarks, seed + SEED_SPAN * len(BENCHMARKS))
         for index, benchmark in enumerate(benchmarks):
             runs = args.big_runs if benchmark == "stow-1g" else args.runs
+            if benchmark in LATENCY:
+                say(f"== {benchmark}: {', '.join(t.name for t in targets)}")
+                measured = LATENCY[benchmark](args, targets)
+                latencies.update(measured.pop("results"))
+                payload[benchmark] = measured
+                continue
             say(f"== {benchmark}: {', '.join(t.name for t in targets)}, {runs} runs")
             if benchmark == "cstore":
                 variants: dict[str, tuple[Measure, int]] = {
@@ -363,8 +419,14 @@ def main(argv: list[str] | None = None) -> None:
     payload["discarded_for_steal"] = discarded
     payload["summary"] = summaries = summarise(rows)
     payload["ratios"] = ratio = ratios(summaries)
-    print()
-    print_table(summaries, ratio, rows)
+    payload["latency"] = latencies
+    payload["latency_ratios"] = latency_ratio = latency_ratios(latencies)
+    if rows:
+        print()
+        print_table(summaries, ratio, rows)
+    if latencies:
+        print()
+        print_latency_table(latencies, latency_ratio)
     path = save(args.benchmark, payload)
     print(f"\nresults: {path}")
 

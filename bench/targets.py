@@ -52,6 +52,23 @@ class Target:
     probe: Callable[[Study], Progress]
     web_port: int
     notes: dict[str, Any] = field(default_factory=dict)
+    # Objects received but not indexed yet, for the whole tenant (0 when the target indexes
+    # before it answers).
+    pending: Callable[[], int] = lambda: 0
+
+    @property
+    def dicomweb_root(self) -> str:
+        """The DICOMweb base URL (QIDO-RS, WADO-RS and STOW-RS paths follow it)."""
+        return self.stow_url.removesuffix("/studies")
+
+    def wait_indexed(self, timeout: float = 900) -> float:
+        """Wait until nothing received is waiting to be indexed; return the seconds waited."""
+        started = time.perf_counter()
+        while (left := self.pending()) > 0:
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{self.name}: {left} objects still pending after {timeout}s")
+            time.sleep(PROBE_INTERVAL)
+        return time.perf_counter() - started
 
     def web_pids(self) -> list[int]:
         return server_workers(self.web_port)
@@ -113,13 +130,16 @@ def skylight_target(
         )
         if visible < study.instances:  # not there yet: spare the second request
             return Progress(visible=visible, pending=-1)
-        pending = get_json(f"{api}/receipts/?status=pending&limit=1", auth) or {"count": 0}
-        return Progress(visible=visible, pending=int(pending["count"]))
+        return Progress(visible=visible, pending=pending())
+
+    def pending() -> int:
+        found = get_json(f"{api}/receipts/?status=pending&limit=1", auth) or {"count": 0}
+        return int(found["count"])
 
     return Target(
         name=name, kind="skylight", dicom_host=dicom_host, dicom_port=dicom_port, called_ae=called_ae,
         stow_url=f"{base}/t/{quote(tenant)}/dicomweb/studies", headers=auth, probe=probe,
-        web_port=urlsplit(base).port or 80,
+        web_port=urlsplit(base).port or 80, pending=pending,
     )  # fmt: skip
 
 
