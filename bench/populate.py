@@ -151,9 +151,14 @@ class PatientPlan:
     sex: str
 
 
-def uid(seed: int, *parts: object) -> str:
-    name = "/".join(["skylight-bench-populate", str(seed), *map(str, parts)])
+def uid(space: str, *parts: object) -> str:
+    """A UID of the rows of one prefix and seed (``space``, as ``namespace()`` makes it)."""
+    name = "/".join(["skylight-bench-populate", space, *map(str, parts)])
     return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"
+
+
+def namespace(seed: int, prefix: str) -> str:
+    return f"{prefix}/{seed}"
 
 
 def patient_id(prefix: str, n: int) -> str:
@@ -187,6 +192,7 @@ def plan(studies: int, instances: int, seed: int, prefix: str) -> tuple[
     if instances < studies:
         raise SystemExit(f"--instances ({instances}) must be at least --studies ({studies})")
     rng = random.Random(seed)
+    space = namespace(seed, prefix)
     today = dt.date.today()
     patients: list[PatientPlan] = []
     owners: list[int] = []
@@ -211,7 +217,7 @@ def plan(studies: int, instances: int, seed: int, prefix: str) -> tuple[
         when = start + dt.timedelta(seconds=rng.uniform(0, span))
         when = when.replace(hour=rng.choice((7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 20, 2)))
         study = StudyPlan(
-            id=n, number=n, uid=uid(seed, "study", n), patient=owners[n - 1], when=when,
+            id=n, number=n, uid=uid(space, "study", n), patient=owners[n - 1], when=when,
             kind=modality, description=kind.descriptions[which],
             body_part=kind.body_parts[which % len(kind.body_parts)], referrer=rng.choice(REFERRERS),
         )  # fmt: skip
@@ -225,7 +231,7 @@ def plan(studies: int, instances: int, seed: int, prefix: str) -> tuple[
             images = rng.randint(1, 3) if localizer else rng.randint(*sk.images)
             study.series.append(
                 SeriesPlan(
-                    id=series_id, uid=uid(seed, "series", n, k), modality=m, number=k + 1,
+                    id=series_id, uid=uid(space, "series", n, k), modality=m, number=k + 1,
                     description="LOCALIZER" if localizer else rng.choice(sk.series_names),
                     body_part=study.body_part if m == modality else rng.choice(sk.body_parts),
                     images=images, image_size=image_size(sk),
@@ -403,7 +409,7 @@ def study_rows(
 
 
 def series_rows(
-    tenant: int, studies: list[StudyPlan], offsets: dict[str, int], seed: int
+    tenant: int, studies: list[StudyPlan], offsets: dict[str, int], space: str
 ) -> Iterator[tuple]:
     for s in studies:
         for x in s.series:
@@ -412,7 +418,7 @@ def series_rows(
                 x.id + offsets["series"], tenant, s.id + offsets["study"], x.uid, x.modality,
                 x.number, x.description, x.body_part, when.date(), when.time().replace(tzinfo=None),
                 s.description, MANUFACTURER[x.modality], KINDS[x.modality].stations[0],
-                INSTITUTION, uid(seed, "frame", s.number), s.when.date(),
+                INSTITUTION, uid(space, "frame", s.number), s.when.date(),
                 s.when.time().replace(tzinfo=None), x.images, x.images * x.image_size, s.when,
                 s.when + dt.timedelta(minutes=20),
             )  # fmt: skip
@@ -423,7 +429,7 @@ def instance_rows(
     studies: Sequence[StudyPlan],
     offsets: dict[str, int],
     first_instance: int,
-    seed: int,
+    space: str,
     rng: random.Random,
 ) -> Iterator[tuple[tuple, tuple]]:
     """(receipt row, instance row) for every image of these studies; ids from first_instance."""
@@ -438,7 +444,7 @@ def instance_rows(
                 n += 1
                 object_id = uuid.UUID(int=rng.getrandbits(128), version=4)
                 key = f"tenants/{tenant}/objects/{object_id.hex[:2]}/{object_id.hex}.dcm"
-                sop_uid = uid(seed, "instance", s.number, x.number, i)
+                sop_uid = uid(space, "instance", s.number, x.number, i)
                 received = when + dt.timedelta(seconds=0.2 * i)
                 sha, data_sha = rng.randbytes(32).hex(), rng.randbytes(32).hex()
                 size = x.image_size + rng.randrange(0, 512)
@@ -546,10 +552,18 @@ def populate(
             (tenant, f"{prefix}A%"),
         ).fetchone()
         if there[0]:
-            if there != (studies, instances):
+            last = plans[-1]
+            complete = conn.execute(
+                "SELECT count(*) FROM studies_instance WHERE tenant_id = %s "
+                "AND sop_instance_uid = %s",
+                (tenant, uid(namespace(seed, prefix), "instance", last.number,
+                             last.series[-1].number, last.series[-1].images - 1)),
+            ).fetchone()[0]  # fmt: skip
+            if there != (studies, instances) or not complete:
                 raise SystemExit(
                     f"{there[0]} studies with accession prefix {prefix}A are there already "
-                    f"({there[1]} instances), not {studies} / {instances}: use another --prefix"
+                    f"({there[1]} instances{'' if complete else ', not all written'}), not "
+                    f"{studies} / {instances}: use another --prefix or a fresh database"
                 )
             say(f"{studies} studies / {instances} instances are there already")
             return {"studies": studies, "instances": instances, "loaded": False, "seconds": 0.0}
@@ -561,8 +575,10 @@ def populate(
         with conn.transaction():
             copy(conn, "studies_patient", patient_rows(tenant, patients, offsets["patient"]))
             copy(conn, "studies_study", study_rows(tenant, plans, offsets, prefix))
-            copy(conn, "studies_series", series_rows(tenant, plans, offsets, seed))
-        rng = random.Random(seed + 1)
+            copy(
+                conn, "studies_series", series_rows(tenant, plans, offsets, namespace(seed, prefix))
+            )
+        rng = random.Random(f"{namespace(seed, prefix)}/instances")
         done, i = 0, 0
         while i < len(plans):
             group, size = [], 0
@@ -570,7 +586,7 @@ def populate(
                 group.append(plans[i])
                 size += sum(x.images for x in plans[i].series)
                 i += 1
-            pairs = list(instance_rows(tenant, group, offsets, done, seed, rng))
+            pairs = list(instance_rows(tenant, group, offsets, done, namespace(seed, prefix), rng))
             with conn.transaction():
                 copy(conn, "studies_receipt", (r for r, _ in pairs))
                 copy(conn, "studies_instance", (x for _, x in pairs))

@@ -63,7 +63,9 @@ def tiny_instance(
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = UID(populate.KINDS[series.modality].sop_class)
-    ds.SOPInstanceUID = populate.uid(SMALL_SEED, "instance", study.number, series.number, 0)
+    ds.SOPInstanceUID = populate.uid(
+        populate.namespace(SMALL_SEED, SMALL_PREFIX), "instance", study.number, series.number, 0
+    )
     ds.StudyDate = study.when.strftime("%Y%m%d")
     ds.StudyTime = study.when.strftime("%H%M%S")
     ds.AccessionNumber = populate.accession(SMALL_PREFIX, study.number)
