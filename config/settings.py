@@ -360,6 +360,8 @@ SKYLIGHT: dict[str, Any] = {
     "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),
     "SCP_MAX_PDU": env_int("SKYLIGHT_SCP_MAX_PDU", 1048576, minimum=0),
     # STOW-RS: bodies larger than this are refused with 413 before anything is stored.
+    # QIDO-RS answers at most this many results per request (limit/offset page through more).
+    "QIDO_MAX_RESULTS": env_int("SKYLIGHT_QIDO_MAX_RESULTS", 1000, minimum=1, maximum=100_000),
     "STOW_MAX_BODY_BYTES": env_int("SKYLIGHT_STOW_MAX_BODY_BYTES", 8 * 1024**3, minimum=1024),
     "STOW_MAX_PART_BYTES": env_int("SKYLIGHT_STOW_MAX_PART_BYTES", 4 * 1024**3, minimum=1024),
     "STOW_UPLOAD_THREADS": env_int("SKYLIGHT_STOW_UPLOAD_THREADS", 4, minimum=1, maximum=64),

@@ -1,36 +1,201 @@
-"""QIDO-RS: search for studies, series and instances (PS3.18 10.6)."""
+"""QIDO-RS: search for studies, series and instances (PS3.18 10.6).
+
+Query parameters become a C-FIND-style identifier for ``studies.query.find_matches``, the engine
+C-FIND uses too, so both answer alike. Answers come from the index alone (one SQL query whatever
+the number of results); a query never opens a stored object.
+"""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
 
 from tenants import audit
-from tenants.models import Tenant
+from tenants.models import AuditAction, Tenant
 
-from .responses import error_response
-from .views import dicomweb_endpoint
+from ..query import IMAGE, SERIES, STUDY, QueryError, audit_keys, find_matches
+from ..query.keys import KEYS, keyword_of
+from .media import negotiate
+from .responses import DICOM_JSON, error_response
+from .views import base_url, dicomweb_endpoint, is_uid
+
+RESERVED = {"includefield", "fuzzymatching", "limit", "offset"}
+PATH_KEYS = {"study_uid": "StudyInstanceUID", "series_uid": "SeriesInstanceUID"}
+# Attributes every level's answer may add when asked with includefield=all.
+ALL_FIELDS = {
+    STUDY: [k for k, key in KEYS.items() if key.owner in ("PATIENT", STUDY)],
+    SERIES: [k for k, key in KEYS.items() if key.owner == SERIES],
+    IMAGE: [k for k, key in KEYS.items() if key.owner == IMAGE],
+}
 
 
-def _not_yet() -> HttpResponse:
-    return error_response(501, "QIDO-RS is not implemented yet.")
+class BadParameter(ValueError):
+    pass
+
+
+def _identifier(request: HttpRequest, level: str, path: dict[str, str]) -> tuple[Dataset, bool]:
+    """The query string as an identifier: matching keys with values, includefield keys empty."""
+    ds = Dataset()
+    fuzzy = False
+    values: dict[str, list[str]] = {}
+    include: list[str] = []
+    for name in request.GET:
+        raw = request.GET.getlist(name)
+        lowered = name.lower()
+        if lowered == "includefield":
+            for item in raw:
+                include.extend(v.strip() for v in item.split(",") if v.strip())
+            continue
+        if lowered == "fuzzymatching":
+            if raw[-1].lower() not in ("true", "false"):
+                raise BadParameter("fuzzymatching must be true or false.")
+            fuzzy = raw[-1].lower() == "true"
+            continue
+        if lowered in ("limit", "offset"):
+            continue
+        if "." in name:
+            raise BadParameter(
+                f"{name}: matching inside sequences is not supported by this server."
+            )
+        keyword = keyword_of(name)
+        if keyword is None:
+            raise BadParameter(f"{name} is neither a DICOM keyword nor a tag (GGGGEEEE).")
+        values.setdefault(keyword, []).extend(raw)
+    for keyword, given in path.items():
+        values[keyword] = [given]
+
+    for keyword, items in values.items():
+        vr = dictionary_VR(tag_for_keyword(keyword))  # type: ignore[arg-type]
+        if vr == "SQ":
+            raise BadParameter(f"{keyword}: matching on sequences is not supported.")
+        parts: list[str] = []
+        for item in items:
+            # UID lists may be comma-separated (PS3.18 8.3.4.1); other values keep their commas.
+            parts.extend(item.split(",") if vr == "UI" else [item])
+        setattr(ds, keyword, "\\".join(p.strip() for p in parts) if vr != "SQ" else None)
+
+    if any(f.lower() == "all" for f in include):
+        include = [f for f in include if f.lower() != "all"] + ALL_FIELDS[level]
+    for field in include:
+        keyword = keyword_of(field)
+        if keyword is None:
+            raise BadParameter(f"includefield: {field} is neither a DICOM keyword nor a tag.")
+        if keyword not in ds:
+            setattr(ds, keyword, None)
+    return ds, fuzzy
+
+
+def _paging(request: HttpRequest) -> tuple[int, int]:
+    maximum = settings.SKYLIGHT["QIDO_MAX_RESULTS"]
+    try:
+        limit = int(request.GET.get("limit", maximum))
+        offset = int(request.GET.get("offset", 0))
+    except ValueError:
+        raise BadParameter("limit and offset must be whole numbers.") from None
+    if limit < 0 or offset < 0:
+        raise BadParameter("limit and offset cannot be negative.")
+    return min(limit, maximum), offset
+
+
+def _search(
+    request: HttpRequest,
+    tenant: Tenant,
+    actor: audit.Actor,
+    level: str,
+    path: dict[str, str],
+) -> HttpResponse:
+    if negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"]) is None:
+        return error_response(
+            406, "QIDO-RS answers in application/dicom+json (or application/json)."
+        )
+    for name, uid in path.items():
+        if not is_uid(uid):
+            return error_response(400, f"The {name} in the URL is not a valid DICOM UID.")
+    try:
+        identifier, fuzzy = _identifier(request, level, path)
+        limit, offset = _paging(request)
+        result = find_matches(
+            tenant,
+            level,
+            identifier,
+            fuzzy=fuzzy,
+            limit=limit,
+            offset=offset,
+            include_required=True,
+        )
+    except (BadParameter, QueryError) as exc:
+        return error_response(400, f"Bad query: {exc}")
+    except DatabaseError:
+        return error_response(503, "The index cannot be searched right now; retry later.")
+
+    base = base_url(request, tenant)
+    answers = []
+    for ds in result.datasets:
+        del ds.SpecificCharacterSet  # JSON is UTF-8 by definition
+        ds.RetrieveURL = _retrieve_url(base, level, ds)
+        answers.append(ds.to_json_dict())
+    audit.record(
+        action=AuditAction.QIDO_QUERY,
+        actor=actor,
+        tenant=tenant,
+        study_instance_uid=path.get("StudyInstanceUID", ""),
+        series_instance_uid=path.get("SeriesInstanceUID", ""),
+        detail={
+            "level": level,
+            "keys": audit_keys(identifier),
+            "fuzzy": fuzzy,
+            "results": len(answers),
+            "truncated": result.truncated,
+        },
+    )
+    response = HttpResponse(json.dumps(answers), content_type=DICOM_JSON)
+    warnings = []
+    if result.truncated:
+        warnings.append("There are additional results that can be requested")
+    if result.ignored:
+        warnings.append(
+            "The following attributes cannot be matched and were ignored: "
+            + ", ".join(result.ignored)
+        )
+    if warnings:
+        response["Warning"] = ", ".join(f'299 {request.get_host()} "{w}"' for w in warnings)
+    return response
+
+
+def _retrieve_url(base: str, level: str, ds: Dataset) -> str:
+    url = f"{base}/studies/{ds.StudyInstanceUID}"
+    if level in (SERIES, IMAGE):
+        url += f"/series/{ds.SeriesInstanceUID}"
+    if level == IMAGE:
+        url += f"/instances/{ds.SOPInstanceUID}"
+    return url
+
+
+def _path(kwargs: dict[str, str]) -> dict[str, str]:
+    return {PATH_KEYS[name]: value for name, value in kwargs.items() if name in PATH_KEYS}
 
 
 @dicomweb_endpoint(write=False)
 def search_studies(
     request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
 ) -> HttpResponse:
-    return _not_yet()
+    return _search(request, tenant, actor, STUDY, _path(kwargs))
 
 
 @dicomweb_endpoint(write=False)
 def search_series(
     request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
 ) -> HttpResponse:
-    return _not_yet()
+    return _search(request, tenant, actor, SERIES, _path(kwargs))
 
 
 @dicomweb_endpoint(write=False)
 def search_instances(
     request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
 ) -> HttpResponse:
-    return _not_yet()
+    return _search(request, tenant, actor, IMAGE, _path(kwargs))

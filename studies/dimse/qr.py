@@ -42,6 +42,9 @@ from tenants.models import AuditAction, DicomDestination, Outcome, Tenant
 
 from ..dicom.part10 import data_set_offset, file_meta
 from ..models import Instance
+
+# The matching engine is shared with QIDO-RS.
+from ..query import QueryError, audit_keys, find_matches
 from ..storage import object_store
 
 log = logging.getLogger(__name__)
@@ -85,22 +88,6 @@ UNIQUE_KEYS = {
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
 # An A-ASSOCIATE-RQ carries at most 128 presentation contexts (PS3.8 9.3.2.2: odd ids 1-255).
 MAX_CONTEXTS = 128
-# Matching keys whose values an audit row keeps (with every UID): study and series facts, not
-# the patient's. Other values are recorded as "(value)".
-AUDITED_VALUES = frozenset(
-    {
-        "QueryRetrieveLevel",
-        "AccessionNumber",
-        "Modality",
-        "ModalitiesInStudy",
-        "StudyDate",
-        "StudyTime",
-        "SeriesDate",
-        "SeriesTime",
-        "SeriesNumber",
-        "InstanceNumber",
-    }
-)
 # The File Meta of a stored object is read from its first bytes.
 HEAD_BYTES = 64 * 1024
 
@@ -560,13 +547,10 @@ def handle_find(event: Any) -> Iterator[Any]:
         return
     root = FIND_MODELS[str(event.request.AffectedSOPClassUID)]
     detail: dict[str, Any] = {"root": root}
-    # The matching engine is shared with QIDO-RS (studies/query).
-    from ..query import QueryError, find_matches
-
     try:
         identifier = event.identifier
         level = _level(identifier, root)
-        detail.update(level=level, keys=_query_keys(identifier))
+        detail.update(level=level, keys=audit_keys(identifier))
         result = find_matches(peer.tenant, level, identifier, root=root)
     except IdentifierError as exc:
         failure = _failure(exc.status, str(exc))
@@ -592,26 +576,6 @@ def handle_find(event: Any) -> Iterator[Any]:
     detail["error"] = str(failure.ErrorComment)
     _record(action=AuditAction.DIMSE_FIND, peer=peer, outcome=Outcome.FAILURE, detail=detail)
     yield failure, None
-
-
-def _query_keys(identifier: Dataset) -> dict[str, str]:
-    """The identifier's keys for the audit row: UIDs and AUDITED_VALUES as given, others by name.
-
-    Audit details hold identifiers and codes, never patient data (tenants.models.AuditEvent), so
-    a patient name, ID or birth date searched for is recorded as "(value)", a return key as "".
-    """
-    keys: dict[str, str] = {}
-    for element in identifier:
-        if element.VR == "SQ" or element.tag == 0x00080005:
-            continue
-        keyword = element.keyword or str(element.tag)
-        if element.value in (None, ""):
-            keys[keyword] = ""
-        elif element.VR == "UI" or keyword in AUDITED_VALUES:
-            keys[keyword] = str(element.value)[:200]
-        else:
-            keys[keyword] = "(value)"
-    return keys
 
 
 def _query_error_comment(exc: Exception) -> str:

@@ -401,14 +401,13 @@ def test_a_called_ae_of_one_hospital_never_reaches_the_other_hospitals_data(
     assert [e.detail.get("matches") for e in events] == [0, None, 3]
     assert not _audits(AuditAction.DIMSE_MOVE, people.demo)
     assert _audits(AuditAction.DIMSE_GET, people.second)[-1].detail["matches"] == 0
-    if _find_available():
-        found = findscu(
-            scp.port,
-            "SECONDHOSP",
-            {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": study},
-            tmp_path / "find",
-        )
-        assert found == []
+    found = findscu(
+        scp.port,
+        "SECONDHOSP",
+        {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": study},
+        tmp_path / "find",
+    )
+    assert found == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,20 +415,6 @@ def test_a_called_ae_of_one_hospital_never_reaches_the_other_hospitals_data(
 # ---------------------------------------------------------------------------------------------
 
 
-def _find_available() -> bool:
-    try:
-        from studies.query import find_matches  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_find = pytest.mark.skipif(
-    not _find_available(), reason="studies.query.find_matches is not in the tree yet"
-)
-
-
-@needs_find
 def test_find_answers_at_every_level_of_both_models(scp, people, demo_series, tmp_path):
     study_keys = {"QueryRetrieveLevel": "STUDY", "PatientID": "QR0001", "StudyInstanceUID": ""}
     [study] = findscu(scp.port, "DEMOHOSP", study_keys, tmp_path / "study")
@@ -468,11 +453,11 @@ def test_find_answers_at_every_level_of_both_models(scp, people, demo_series, tm
     assert _audits(AuditAction.DIMSE_FIND, people.second)[0].detail["results"] == 0
 
 
-@needs_find
 def test_find_with_a_level_the_model_lacks_fails_with_a900(scp, people, demo_series, tmp_path):
     result = _run(
         [
             "findscu",
+            "-v",
             "-aet",
             "FINDER",
             "-aec",
