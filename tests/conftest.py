@@ -41,6 +41,23 @@ def wait_for(
         time.sleep(interval)
 
 
+def ingest_now(tenant: Any, payloads: list[bytes]) -> None:
+    """Store and index Part 10 files in this process, synchronously: the way tests set up data
+    that is about reading, not about ingest (which has its own tests over DIMSE and STOW-RS)."""
+    from studies import services
+    from studies.models import ReceiptSource
+    from tenants import audit
+
+    objects = [services.store_bytes(tenant=tenant, data=data) for data in payloads]
+    receipts = services.record_receipts(
+        tenant=tenant,
+        context=services.ReceiptContext(source=ReceiptSource.INTERNAL, actor=audit.Actor.system()),
+        objects=objects,
+        enqueue=lambda *_: None,
+    )
+    services.index_receipts(tenant_id=tenant.id, receipt_ids=[r.id for r in receipts])
+
+
 def free_port() -> int:
     import socket
     from contextlib import closing

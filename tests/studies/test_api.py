@@ -7,23 +7,12 @@ from pydicom.data import get_testdata_file
 from rest_framework.test import APIClient
 
 from studies import services
-from studies.models import ReceiptSource
-from tenants import audit
 from tenants.models import AuditAction, AuditEvent
+from tests.conftest import ingest_now
 
 
 def _ingest(tenant, names: list[str]) -> None:  # noqa: ANN001
-    objects = [
-        services.store_bytes(tenant=tenant, data=open(get_testdata_file(n), "rb").read())
-        for n in names
-    ]
-    receipts = services.record_receipts(
-        tenant=tenant,
-        context=services.ReceiptContext(source=ReceiptSource.INTERNAL, actor=audit.Actor.system()),
-        objects=objects,
-        enqueue=lambda *_: None,
-    )
-    services.index_receipts(tenant_id=tenant.id, receipt_ids=[r.id for r in receipts])
+    ingest_now(tenant, [open(get_testdata_file(n), "rb").read() for n in names])
 
 
 def _client(user) -> APIClient:  # noqa: ANN001

@@ -15,10 +15,9 @@ import requests
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from studies import services
 from studies.dicomweb import urls as dicomweb_urls
-from studies.models import Instance, ReceiptSource
-from tenants import audit
+from studies.models import Instance
+from tests.conftest import ingest_now
 
 SEARCH = "search"  # 200 with [] (or 404 for a search under a study the hospital does not have)
 RETRIEVE = "retrieve"  # 404
@@ -79,14 +78,7 @@ def test_every_dicomweb_route_has_a_cross_tenant_case():
 
 
 def _ingest(tenant: Any, path: str) -> None:
-    stored = services.store_bytes(tenant=tenant, data=open(path, "rb").read())
-    receipts = services.record_receipts(
-        tenant=tenant,
-        context=services.ReceiptContext(source=ReceiptSource.INTERNAL, actor=audit.Actor.system()),
-        objects=[stored],
-        enqueue=lambda *_: None,
-    )
-    services.index_receipts(tenant_id=tenant.id, receipt_ids=[r.id for r in receipts])
+    ingest_now(tenant, [open(path, "rb").read()])
 
 
 @pytest.fixture

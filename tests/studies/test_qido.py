@@ -10,12 +10,10 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom import Dataset
 
-from studies import services
 from studies.dicom import synthetic
-from studies.models import ReceiptSource
 from studies.query import find_matches
-from tenants import audit
 from tenants.models import AuditAction, AuditEvent
+from tests.conftest import ingest_now
 
 
 @dataclass
@@ -37,16 +35,7 @@ def _spec(seed: int, **kw: Any) -> synthetic.StudySpec:
 
 
 def _ingest(tenant: Any, datasets: list[Dataset]) -> None:
-    objects = [
-        services.store_bytes(tenant=tenant, data=synthetic.encode_part10(ds)) for ds in datasets
-    ]
-    receipts = services.record_receipts(
-        tenant=tenant,
-        context=services.ReceiptContext(source=ReceiptSource.INTERNAL, actor=audit.Actor.system()),
-        objects=objects,
-        enqueue=lambda *_: None,
-    )
-    services.index_receipts(tenant_id=tenant.id, receipt_ids=[r.id for r in receipts])
+    ingest_now(tenant, [synthetic.encode_part10(ds) for ds in datasets])
 
 
 def _make(tenant: Any, spec: synthetic.StudySpec, extra: list[Dataset] | None = None) -> Made:
