@@ -539,7 +539,8 @@ def multipart_parts(reply: Reply) -> list[tuple[dict[str, str], bytes]]:
 @dataclass
 class Sample:
     """One timed request: seconds, the status (HTTP code or DIMSE status), whether it is a
-    success, and a short note (the error's first words, a result count)."""
+    success (the right status and, where the caller can tell, the right answer), and for a
+    failure a short note (the error's first words, a wrong result count)."""
 
     seconds: float
     status: int
@@ -581,7 +582,8 @@ def run_latency(
             out[name] = {"unavailable": first.describe()[:300]}
             say(f"  {name}: unavailable ({out[name]['unavailable']})")
             continue
-        out[name] = {"samples": [], "statuses": {}, "notes": {}, "blocks": [], "discarded": []}
+        out[name] = {"samples": [], "statuses": {}, "notes": {}, "blocks": [], "discarded": [],
+                     "errors": 0}  # fmt: skip
         live.append(name)
     per_block = -(-repeats // rounds)
     for block in range(rounds):
@@ -606,12 +608,12 @@ def run_latency(
                 result["statuses"][str(s.status)] = result["statuses"].get(str(s.status), 0) + 1
                 if s.ok:
                     result["samples"].append(s.seconds)
-                elif s.note:
-                    result["notes"][s.note] = result["notes"].get(s.note, 0) + 1
+                    continue
+                result["errors"] += 1
+                result["notes"][s.note] = result["notes"].get(s.note, 0) + 1
     for name in live:
         r = out[name]
         r["latency_ms"] = latency(r["samples"])
-        r["errors"] = sum(n for status, n in r["statuses"].items() if status not in ("200", "0"))
         r["all_quiet"] = all(b["quiet"] for b in r["blocks"])
         r["steal_share_max"] = max(b["steal_share"] for b in r["blocks"])
         r["samples_ms"] = [round(1000 * s, 3) for s in r.pop("samples")]
@@ -629,7 +631,7 @@ def brief_latency(r: dict[str, Any]) -> str:
         else "no successful request"
     )
     if r.get("errors"):
-        text += f", {r['errors']} errors {r['statuses']}"
+        text += f", {r['errors']} errors {r['notes']}"
     if not r.get("all_quiet", True):
         text += ", NOT QUIET"
     return text

@@ -263,10 +263,14 @@ def scale_to(plans: list[StudyPlan], total: int) -> None:
         raise RuntimeError(f"could not reach {total} instances ({difference} left)")
 
 
-def patient_ids(studies: int = 10_000, seed: int = 1, prefix: str = "POP") -> list[str]:
-    """The PatientIDs the rows of these arguments hold (instances do not change them)."""
-    patients, _ = plan(studies, 100 * studies, seed, prefix)  # patients are drawn first
-    return [p.patient_id for p in patients]
+def studies_by_patient(studies: int = 10_000, seed: int = 1, prefix: str = "POP") -> dict[str, int]:
+    """PatientID → number of studies, in the rows of these arguments (whatever the instances)."""
+    patients, plans = plan(studies, 100 * studies, seed, prefix)  # patients are drawn first
+    ids = {p.id: p.patient_id for p in patients}
+    found: dict[str, int] = {}
+    for s in plans:
+        found[ids[s.patient]] = found.get(ids[s.patient], 0) + 1
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,12 +97,12 @@ def tiny_instance(
     return buffer.getvalue()
 
 
-def small_studies(count: int) -> tuple[list[bytes], list[str]]:
-    """The 1k data: instances (one per series) and the PatientIDs, made once per call."""
+def small_studies(count: int) -> list[bytes]:
+    """The 1k data: one instance per series (``populate.studies_by_patient(count, SMALL_SEED,
+    SMALL_PREFIX)`` has their PatientIDs)."""
     patients, plans = populate.plan(count, 100 * count, SMALL_SEED, SMALL_PREFIX)
     by_id = {p.id: p for p in patients}
-    instances = [tiny_instance(s, x, by_id[s.patient]) for s in plans for x in s.series]
-    return instances, [p.patient_id for p in patients]
+    return [tiny_instance(s, x, by_id[s.patient]) for s in plans for x in s.series]
 
 
 def stow_parts(target: Target, parts: list[bytes], batch: int = STOW_BATCH) -> float:
@@ -123,8 +123,10 @@ def stow_parts(target: Target, parts: list[bytes], batch: int = STOW_BATCH) -> f
     return time.perf_counter() - started
 
 
-def keys(values: list[str], count: int, seed: int) -> list[str]:
-    return random.Random(seed).sample(values, min(count, len(values)))
+def keys(studies: dict[str, int], count: int, seed: int) -> dict[str, int]:
+    """``count`` PatientIDs drawn from ``studies`` (PatientID → studies), with their counts."""
+    drawn = random.Random(seed).sample(sorted(studies), min(count, len(studies)))
+    return {patient_id: studies[patient_id] for patient_id in drawn}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,22 +134,30 @@ def keys(values: list[str], count: int, seed: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def qido(client: KeptAlive, paths: list[str], counts: dict[str, Any]) -> Callable[[int], Sample]:
-    """A call timing ``GET paths[i % len(paths)]``; the first answer to each path is parsed
-    (after the clock) and its result count and Warning header kept in ``counts``."""
+def qido(
+    client: KeptAlive,
+    paths: list[str],
+    counts: dict[str, Any],
+    expected: dict[str, int] | None = None,
+) -> Callable[[int], Sample]:
+    """A call timing ``GET paths[i % len(paths)]``. After the clock, the first answer to each
+    path is parsed and its result count and Warning header kept in ``counts``; when ``expected``
+    gives a path's number of results, every answer is counted and a wrong one is a failure."""
 
     def call(i: int) -> Sample:
         path = paths[i % len(paths)]
         seconds, reply = client.get(path, {"Accept": "application/dicom+json"})
-        ok = reply.status == 200
-        if path not in counts:
-            if ok:
-                found = reply.json() or []
-                counts[path] = {"results": len(found), "warning": reply.headers.get("warning")}
-            else:
-                counts[path] = {"status": reply.status}
-        note = "" if ok else reply.body[:160].decode("utf-8", "replace")
-        return Sample(seconds, reply.status, ok, note)
+        if reply.status != 200:
+            counts.setdefault(path, {"status": reply.status})
+            return Sample(seconds, reply.status, False, reply.body[:160].decode("utf-8", "replace"))
+        want = (expected or {}).get(path)
+        if path in counts and want is None:
+            return Sample(seconds, reply.status, True)
+        found = len(reply.json() or [])
+        counts.setdefault(path, {"results": found, "warning": reply.headers.get("warning")})
+        if want is not None and found != want:
+            return Sample(seconds, reply.status, False, f"{found} results, expected {want}")
+        return Sample(seconds, reply.status, True)
 
     return call
 
@@ -230,43 +240,53 @@ class FindSCU:
 
 
 def variants(
-    target: Target, patient_ids: list[str], clients: list[Any], counts: dict[str, Any]
+    target: Target, patients: dict[str, int], clients: list[Any], counts: dict[str, Any]
 ) -> dict[str, Callable[[int], Sample]]:
     client = KeptAlive(target.dicomweb_root, target.headers)
     finder = FindSCU(target.dicom_host, target.dicom_port, target.called_ae)
     clients += [client, finder]
-    by_patient = [f"/studies?PatientID={quote(p)}" for p in patient_ids]
+    paths = {f"/studies?PatientID={quote(p)}": n for p, n in patients.items()}
     page = [f"/studies?ModalitiesInStudy={m}&limit=100" for m in MODALITIES]
     every = [f"/studies?ModalitiesInStudy={m}" for m in MODALITIES]
     return {
-        "qido-patientid": qido(client, by_patient, counts.setdefault("qido-patientid", {})),
+        "qido-patientid": qido(
+            client, list(paths), counts.setdefault("qido-patientid", {}), expected=paths
+        ),
         "qido-modality": qido(client, page, counts.setdefault("qido-modality", {})),
         "qido-modality-all": qido(client, every, counts.setdefault("qido-modality-all", {})),
-        "cfind-patientid": cfind(finder, patient_ids, counts.setdefault("cfind-patientid", {})),
+        "cfind-patientid": cfind(finder, patients, counts.setdefault("cfind-patientid", {})),
     }
 
 
 def cfind(
-    finder: FindSCU, patient_ids: list[str], counts: dict[str, Any]
+    finder: FindSCU, patients: dict[str, int], counts: dict[str, Any]
 ) -> Callable[[int], Sample]:
+    """A call timing a C-FIND for ``patients``' i-th PatientID; a final success after a wrong
+    number of matches is a failure."""
+    order = list(patients)
+
     def call(i: int) -> Sample:
-        patient_id = patient_ids[i % len(patient_ids)]
+        patient_id = order[i % len(order)]
         sample = finder.find(patient_id)
-        if sample.ok and patient_id not in counts:
-            counts[patient_id] = {"results": finder.matches}
+        if not sample.ok:
+            return sample
+        counts.setdefault(patient_id, {"results": finder.matches})
+        if finder.matches != patients[patient_id]:
+            note = f"{finder.matches} matches, expected {patients[patient_id]}"
+            return Sample(sample.seconds, sample.status, False, note, "DIMSE")
         return sample
 
     return call
 
 
 def measure(
-    args: argparse.Namespace, targets: list[Target], patient_ids: list[str], label: str
+    args: argparse.Namespace, targets: list[Target], patients: dict[str, int], label: str
 ) -> dict[str, dict[str, Any]]:
     """Every variant on every target; results keyed ``variant/target-name<label>``."""
     clients: list[Any] = []
     counts: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
     try:
-        calls = {t.name: variants(t, patient_ids, clients, counts[t.name]) for t in targets}
+        calls = {t.name: variants(t, patients, clients, counts[t.name]) for t in targets}
         out: dict[str, dict[str, Any]] = {}
         for variant in ("qido-patientid", "qido-modality", "qido-modality-all", "cfind-patientid"):
             say(f"{variant}{label}: {args.repeats} requests per target")
@@ -284,14 +304,16 @@ def measure(
             c.close()
 
 
-def index_size(database_url: str, tenant: str) -> dict[str, int]:
+def index_size(database_url: str, tenant: str, like: str = "%") -> dict[str, int]:
+    """Studies and instances of the tenant (those whose accession number is ``LIKE like``)."""
     import psycopg
 
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT count(*), coalesce(sum(s.number_of_study_related_instances), 0) "
-            "FROM studies_study s JOIN tenants_tenant t ON t.id = s.tenant_id WHERE t.slug = %s",
-            (tenant,),
+            "FROM studies_study s JOIN tenants_tenant t ON t.id = s.tenant_id "
+            "WHERE t.slug = %s AND s.accession_number LIKE %s",
+            (tenant, like),
         ).fetchone()
     return {"studies": int(row[0]), "instances": int(row[1])}
 
@@ -299,7 +321,7 @@ def index_size(database_url: str, tenant: str) -> dict[str, int]:
 def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
     """Load the 1k studies everywhere, measure; bulk-fill Skylight to 10k/1M, measure it again."""
     started = time.perf_counter()
-    instances, patients = small_studies(args.small_studies)
+    instances = small_studies(args.small_studies)
     say(f"made {len(instances)} small instances of {args.small_studies} studies "
         f"({time.perf_counter() - started:.0f}s)")  # fmt: skip
     loading: dict[str, Any] = {}
@@ -310,6 +332,7 @@ def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
                                 "indexed_after_s": round(waited, 1)}  # fmt: skip
         say(f"{target.name}: {len(instances)} instances stored in {seconds:.0f}s, "
             f"indexed {waited:.0f}s later")  # fmt: skip
+    patients = populate.studies_by_patient(args.small_studies, SMALL_SEED, SMALL_PREFIX)
     small_keys = keys(patients, args.keys, seed=11)
     results = measure(args, targets, small_keys, "")
     payload: dict[str, Any] = {"loading": loading, "small_studies": args.small_studies,
@@ -324,16 +347,22 @@ def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
             " skipping the 10k variant")  # fmt: skip
         return {"results": results, **payload}
     tenant = args.tenant
-    before = index_size(database_url, tenant)
-    studies = args.index_studies - before["studies"]
-    count = args.index_instances - before["instances"]
-    if studies > 0 and count >= studies:
-        payload["populate"] = populate.populate(
-            database_url, tenant, studies, count, INDEX_SEED, INDEX_PREFIX
-        )
+    # Up to the totals with the rows already there (the 1k studies; earlier bulk rows excepted).
+    total, mine = (
+        index_size(database_url, tenant),
+        index_size(database_url, tenant, f"{INDEX_PREFIX}A%"),
+    )
+    studies = args.index_studies - (total["studies"] - mine["studies"])
+    count = args.index_instances - (total["instances"] - mine["instances"])
+    if studies <= 0 or count < studies:
+        say(f"Skylight already holds {total}: skipping the 10k variant")
+        return {"results": results, **payload}
+    payload["populate"] = populate.populate(
+        database_url, tenant, studies, count, INDEX_SEED, INDEX_PREFIX
+    )
     payload["index"] = size = index_size(database_url, tenant)
     say(f"Skylight's index: {size['studies']} studies, {size['instances']} instances")
-    big_keys = keys(populate.patient_ids(max(studies, 1), INDEX_SEED, INDEX_PREFIX), args.keys, 12)
+    big_keys = keys(populate.studies_by_patient(studies, INDEX_SEED, INDEX_PREFIX), args.keys, 12)
     payload["keys"]["10k"] = big_keys
     label = f" ({size['studies'] // 1000}k studies, {size['instances'] / 1e6:.1f}M instances)"
     results.update(measure(args, skylight, big_keys, label))
