@@ -40,7 +40,7 @@ from .common import (
     run_latency,
     say,
 )
-from .query import stow_parts
+from .query import analyze, skylight_database, stow_parts
 from .targets import Target
 
 CT_SEED = 4_200_000  # fixed: the same study every run (cached under bench/.cache)
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
     step = max(1, ct.instances // RAW_KEYS)
     raw_keys = [uids(p, frames) for p in ct.files[::step][:RAW_KEYS]]
     study_uid, series_uid, _ = raw_keys[0]
+    analyzed = analyze(skylight_database(args, targets))
     data = {
         "ct": {"slices": ct.instances, "bytes": ct.bytes, "seed": ct.seed},
         "compressed": {"slices": COMPRESSED_SLICES, "syntaxes": sorted(by_syntax),
@@ -208,4 +209,4 @@ def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
         if not args.keep_data:
             forget_study(ct)
             forget_study(source)
-    return {"results": results, "loading": loading, "data": data}
+    return {"results": results, "loading": loading, "data": data, "analyzed": analyzed}
