@@ -195,13 +195,14 @@ def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]:
                         lambda p, r, seen=seen: frame_check(p, r, seen, frames),
                     )  # fmt: skip
             say(f"{variant}: {args.repeats} requests per target, {len(variant_paths)} keys")
+            reconnects = {name: client.reconnects for name, client in clients.items()}
             measured = run_latency(
                 calls, args.repeats, rounds=args.rounds, warmup=args.warmup,
                 max_busy=args.max_busy, max_steal=args.max_steal, steal_retries=args.steal_retries,
             )  # fmt: skip
             for name, result in measured.items():
                 result["answers"] = checks[f"{variant}/{name}"]
-                result["reconnects"] = clients[name].reconnects
+                result["reconnects"] = clients[name].reconnects - reconnects[name]
                 results[f"{variant}/{name}"] = result
     finally:
         for client in clients.values():

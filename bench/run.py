@@ -357,6 +357,8 @@ def print_latency_table(results: dict[str, dict[str, Any]], ratio: dict[str, flo
                 note += " (Warning: truncated)"
         if any(a.get("as_expected") is False for a in answers):
             note += " UNEXPECTED ANSWER"
+        if r.get("errors"):
+            note += f" {r['errors']} errors: " + "; ".join(r.get("notes", {}))
         if not r.get("all_quiet", True):
             note += " (busy)"
         lines.append([
