@@ -294,6 +294,8 @@ def _parse(receipt: Receipt) -> _Parsed:
     except UnreadableObject as exc:
         return _Parsed(receipt, problem=str(exc))
     attrs = extract(header.dataset, has_pixel_data=header.has_pixel_data)
+    # The stored bytes say how they are encoded (their File Meta), whatever the sender declared.
+    receipt.transfer_syntax_uid = header.transfer_syntax_uid or receipt.transfer_syntax_uid
     if not attrs.sop_instance_uid and receipt.sop_instance_uid:
         attrs.sop_instance_uid = receipt.sop_instance_uid
         attrs.warnings.append("missing:SOPInstanceUID")
