@@ -490,7 +490,7 @@ def test_nothing_is_logged_about_patients(scp, people, demo_series, destination,
 
 
 def test_find_audit_keys_keep_uids_and_codes_and_hide_patient_values():
-    from studies.dimse.qr import _query_keys
+    from studies.query import audit_keys as _query_keys
 
     identifier = pydicom.Dataset()
     identifier.QueryRetrieveLevel = "STUDY"

@@ -14,7 +14,7 @@ from studies.dispatch import dispatcher
 
 
 class Command(BaseCommand):
-    help = "Run the DICOM SCP (C-ECHO, C-STORE) for every tenant; the called AE title picks the tenant."
+    help = "Run the DICOM SCP (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) for every tenant; the called AE title picks the tenant."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.SKYLIGHT["SCP_HOST"])
