@@ -66,27 +66,24 @@ def to_explicit_le(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def metadata_json(data: bytes, bulk_root: str) -> bytes:
-    """The instance as DICOM JSON, large binary values replaced by ``{bulk_root}<tag>`` URIs.
+def metadata_json(ds: Dataset, *, has_pixel_data: bool, bulk_root: str) -> bytes:
+    """A data set read up to its pixel data, as DICOM JSON with large binary values replaced by
+    ``{bulk_root}<tag>`` URIs (and Pixel Data, when the object has it).
 
     Only top-level elements are addressable by the bulkdata route; a large binary value nested in
-    a sequence gets its top-level sequence's URI prefix with its own tag (and answers 404).
+    a sequence gets a URI with its own tag (which answers 404).
     """
-    ds = _dataset(data, pixels=False)
-    pixel_vr = ""
-    try:
-        tail = _dataset(data).get(0x7FE00010)
-        if tail is not None:
-            pixel_vr = "OB" if UID(ds.file_meta.TransferSyntaxUID).is_compressed else tail.VR
-    except Exception:  # noqa: BLE001 - unreadable pixel data still has metadata
-        pixel_vr = ""
 
     def bulk(element: DataElement) -> str:
         return f"{bulk_root}{element.tag:08X}"
 
     document = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk)
-    if pixel_vr:
-        document["7FE00010"] = {"vr": pixel_vr, "BulkDataURI": f"{bulk_root}7FE00010"}
+    if has_pixel_data:
+        meta = getattr(ds, "file_meta", None)
+        syntax = UID(meta.get("TransferSyntaxUID", "") or "") if meta is not None else None
+        compressed = bool(syntax and syntax.is_compressed)
+        vr = "OB" if compressed or int(ds.get("BitsAllocated", 16) or 16) <= 8 else "OW"
+        document["7FE00010"] = {"vr": vr, "BulkDataURI": f"{bulk_root}7FE00010"}
     return json.dumps(document, separators=(",", ":")).encode()
 
 

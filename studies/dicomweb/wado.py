@@ -7,9 +7,9 @@ them), then reads the stored objects. Decoding and rendering are in ``studies/pi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -19,6 +19,7 @@ from tenants import audit
 from tenants.models import AuditAction, Tenant
 
 from .. import pixels as imaging
+from ..dicom.reader import Header, open_stored, read_header
 from ..models import Instance
 from ..storage import object_store
 from .media import MediaType, negotiate, parse_accept
@@ -63,12 +64,23 @@ def _read(instance: Instance) -> bytes:
         return f.read()
 
 
-def _read_all(instances: list[Instance]) -> Iterator[tuple[Instance, bytes]]:
-    """The stored objects in order, read a few at a time in parallel (object storage latency)."""
+T = TypeVar("T")
+
+
+def _in_parallel(
+    read: Callable[[Instance], T], instances: list[Instance]
+) -> Iterator[tuple[Instance, T]]:
+    """``read`` of each instance in order, a few at a time in parallel (storage latency)."""
     with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="wado") as pool:
         for start in range(0, len(instances), READ_THREADS):
             batch = instances[start : start + READ_THREADS]
-            yield from zip(batch, pool.map(_read, batch), strict=True)
+            yield from zip(batch, pool.map(read, batch), strict=True)
+
+
+def _header(instance: Instance) -> Header:
+    """The data set up to its pixel data, reading no more of the object than that."""
+    with open_stored(object_store(), instance.storage_key, instance.size) as fp:
+        return read_header(fp)
 
 
 def _audit(
@@ -151,7 +163,7 @@ def _retrieve(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: 
     _audit("instances", tenant, actor, instances, transfer_syntax=wanted)
 
     def parts() -> Iterator[tuple[str, bytes]]:
-        for instance, data in _read_all(instances):
+        for instance, data in _in_parallel(_read, instances):
             if wanted in ("*", instance.transfer_syntax_uid):
                 syntax, payload = instance.transfer_syntax_uid, data
             else:
@@ -195,12 +207,14 @@ def _metadata(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: 
 
     def documents() -> Iterator[bytes]:
         yield b"["
-        for n, (instance, data) in enumerate(_read_all(instances)):
+        for n, (instance, header) in enumerate(_in_parallel(_header, instances)):
             root = (
                 f"{base}/studies/{instance.study.study_instance_uid}/series/"
                 f"{instance.series.series_instance_uid}/instances/{instance.sop_instance_uid}"
             )
-            yield (b"," if n else b"") + imaging.metadata_json(data, f"{root}/bulkdata/")
+            yield (b"," if n else b"") + imaging.metadata_json(
+                header.dataset, has_pixel_data=header.has_pixel_data, bulk_root=f"{root}/bulkdata/"
+            )
         yield b"]"
 
     return StreamingHttpResponse(documents(), content_type=DICOM_JSON)
