@@ -373,6 +373,9 @@ SKYLIGHT: dict[str, Any] = {
     "INDEX_BATCH_SIZE": env_int("SKYLIGHT_INDEX_BATCH_SIZE", 64, minimum=1, maximum=1000),
     # Quiet period of a new tenant (each tenant can change its own).
     "DEFAULT_QUIET_PERIOD_SECONDS": env_int("SKYLIGHT_DEFAULT_QUIET_PERIOD", 60, minimum=0),
+    # A series' derived data (metadata document, thumbnail) is rebuilt once no instance has
+    # changed it for this long, not once per arriving instance.
+    "DERIVE_QUIET_SECONDS": env_float("SKYLIGHT_DERIVE_QUIET_SECONDS", 5.0, minimum=0.0),
     "DEMO_PASSWORD": env_secret("SKYLIGHT_DEMO_PASSWORD"),
     # The demo tenants admit any calling AE title from these networks.
     "DEMO_CALLER_NETWORKS": env_networks("SKYLIGHT_DEMO_CALLER_NETWORKS", "127.0.0.0/8,::1/128"),

@@ -276,3 +276,44 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return f"instance {self.pk}"
+
+
+class SeriesDerived(models.Model):
+    """Derived data of a series kept in object storage: its metadata document and thumbnail.
+
+    ``generation`` counts index changes to the series (bumped in the indexing transaction);
+    a build records the generation it read, so the stored document is current exactly when
+    ``built_generation == generation`` and it covers the series' instance count. ``dirty_since``
+    is set while a rebuild is scheduled: further changes do not schedule another one.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    series = models.OneToOneField(Series, on_delete=models.CASCADE, related_name="derived")
+    generation = models.PositiveBigIntegerField(default=0)
+    changed_at = models.DateTimeField(default=timezone.now)
+    dirty_since = models.DateTimeField(null=True, blank=True)
+    built_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    built_instance_count = models.PositiveIntegerField(default=0)
+    built_at = models.DateTimeField(null=True, blank=True)
+    metadata_key = models.CharField(max_length=200, blank=True)
+    metadata_etag = models.CharField(max_length=64, blank=True)
+    thumbnail_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant", "dirty_since"],
+                name="derived_tenant_dirty",
+                condition=Q(dirty_since__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"derived data of series {self.series_id}"
+
+    def is_current(self, instance_count: int) -> bool:
+        return (
+            bool(self.metadata_key)
+            and self.built_generation == self.generation
+            and self.built_instance_count == instance_count
+        )

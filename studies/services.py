@@ -28,6 +28,7 @@ from django.utils import timezone
 from tenants import audit
 from tenants.models import AuditAction, AuditEvent, Outcome, Tenant
 
+from . import derive
 from .dicom.attributes import IndexAttributes, extract, search_form
 from .dicom.part10 import data_set_offset
 from .dicom.reader import HEAD_BYTES, UnreadableObject, open_stored, read_header
@@ -633,6 +634,9 @@ def _index_study_group(
         )
     audit.record_many(events)
     _recount(tenant, touched_series, touched_studies)
+    if touched_series:
+        # Same transaction: the derived metadata and thumbnail are stale from this commit on.
+        derive.note_series_changed(tenant_id=tenant.id, series_ids=touched_series)
     if changed:
         # New content re-opens the quiet period; the ready sweep decides when it is over.
         Study.objects.filter(pk=study.pk).update(

@@ -1,7 +1,9 @@
 """WADO-RS: retrieve instances, metadata, frames, bulk data and rendered images (PS3.18 10.4).
 
-Every route first finds the instances in the tenant's index (404 when the tenant has none of
-them), then reads the stored objects. Decoding and rendering are in ``studies/pixels.py``.
+Every route first finds what was asked for in the tenant's index (404 when the tenant has none of
+it), then reads stored objects. Series metadata and thumbnails come from the derived objects
+built on the ``derive`` queue (``studies/derive.py``) when they are current; pixel work is in
+``studies/imaging``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
@@ -16,17 +19,25 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from pydicom.uid import ExplicitVRLittleEndian
 
 from tenants import audit
-from tenants.models import AuditAction, Tenant
+from tenants.models import AuditAction, Outcome, Tenant
 
-from .. import pixels as imaging
-from ..dicom.reader import Header, open_stored, read_header
-from ..models import Instance
+from .. import derive, imaging
+from ..dicom.reader import open_stored
+from ..models import Instance, Series, SeriesDerived, Study
 from ..storage import object_store
 from .media import MediaType, negotiate, parse_accept
 from .responses import DICOM_JSON, error_response
 from .views import base_url, dicomweb_endpoint, is_uid
 
+ELE = str(ExplicitVRLittleEndian)
+OCTETS = "application/octet-stream"
+DICOM = "application/dicom"
 READ_THREADS = 8
+# Objects up to this size are read whole, several in parallel; larger ones are streamed.
+WHOLE_READ_LIMIT = 16 * 1024 * 1024
+STREAM_CHUNK = 1024 * 1024
+
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,10 +49,15 @@ class NotFound(Exception):
     pass
 
 
-def _instances(tenant: Tenant, kwargs: dict[str, str]) -> list[Instance]:
+def _check_uids(kwargs: dict[str, str]) -> None:
     for name in ("study_uid", "series_uid", "instance_uid"):
         if name in kwargs and not is_uid(kwargs[name]):
             raise NotFound
+
+
+def _instances(tenant: Tenant, kwargs: dict[str, str]) -> list[Instance]:
+    """The tenant's instances under the URL's UIDs, in series then instance order."""
+    _check_uids(kwargs)
     queryset: QuerySet[Instance] = Instance.objects.filter(
         tenant=tenant, study__study_instance_uid=kwargs["study_uid"]
     )
@@ -51,7 +67,7 @@ def _instances(tenant: Tenant, kwargs: dict[str, str]) -> list[Instance]:
         queryset = queryset.filter(sop_instance_uid=kwargs["instance_uid"])
     rows = list(
         queryset.select_related("series", "study").order_by(
-            "series__series_number", "series_id", "instance_number", "id"
+            "series__series_number", "series_id", *derive.INSTANCE_ORDER
         )
     )
     if not rows:
@@ -59,49 +75,93 @@ def _instances(tenant: Tenant, kwargs: dict[str, str]) -> list[Instance]:
     return rows
 
 
-def _read(instance: Instance) -> bytes:
-    with object_store().open(instance.storage_key, "rb") as f:
-        return f.read()
+def _series_rows(tenant: Tenant, kwargs: dict[str, str]) -> list[Series]:
+    """The tenant's series under the URL's study (and series) UID, with study and derived row:
+    one query whatever their size."""
+    _check_uids(kwargs)
+    queryset = Series.objects.filter(tenant=tenant, study__study_instance_uid=kwargs["study_uid"])
+    if "series_uid" in kwargs:
+        queryset = queryset.filter(series_instance_uid=kwargs["series_uid"])
+    rows = list(queryset.select_related("study", "derived").order_by("series_number", "id"))
+    if not rows:
+        raise NotFound
+    return rows
 
 
-T = TypeVar("T")
+def _derived(series: Series) -> SeriesDerived | None:
+    try:
+        return series.derived
+    except SeriesDerived.DoesNotExist:
+        return None
 
 
-def _in_parallel(
-    read: Callable[[Instance], T], instances: list[Instance]
-) -> Iterator[tuple[Instance, T]]:
+def _current(series: Series) -> SeriesDerived | None:
+    row = _derived(series)
+    if row is not None and row.is_current(series.number_of_series_related_instances):
+        return row
+    return None
+
+
+def _in_parallel(read: Callable[[Instance], T], instances: list[Instance]) -> Iterator[T]:
     """``read`` of each instance in order, a few at a time in parallel (storage latency)."""
     with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="wado") as pool:
         for start in range(0, len(instances), READ_THREADS):
-            batch = instances[start : start + READ_THREADS]
-            yield from zip(batch, pool.map(read, batch), strict=True)
+            yield from pool.map(read, instances[start : start + READ_THREADS])
 
 
-def _header(instance: Instance) -> Header:
-    """The data set up to its pixel data, reading no more of the object than that."""
-    with open_stored(object_store(), instance.storage_key, instance.size) as fp:
-        return read_header(fp)
+def _read(instance: Instance) -> bytes:
+    with object_store().open(instance.storage_key, "rb") as f:
+        data: bytes = f.read()
+    return data
 
 
 def _audit(
-    request_kind: str,
+    kind: str,
     tenant: Tenant,
     actor: audit.Actor,
-    instances: list[Instance],
+    study: Study,
+    *,
+    series_uid: str = "",
+    sop_uid: str = "",
+    instances: int,
+    outcome: str = Outcome.SUCCESS,
     **detail: Any,
 ) -> None:
-    first = instances[0]
     audit.record(
         action=AuditAction.WADO_RETRIEVE,
         actor=actor,
         tenant=tenant,
-        patient_ref=first.study.patient_id,
-        study_instance_uid=first.study.study_instance_uid,
-        series_instance_uid=first.series.series_instance_uid
+        outcome=outcome,
+        patient_ref=study.patient_id,
+        study_instance_uid=study.study_instance_uid,
+        series_instance_uid=series_uid,
+        sop_instance_uid=sop_uid,
+        detail={"kind": kind, "instances": instances, **detail},
+    )
+
+
+def _audit_instances(
+    kind: str,
+    tenant: Tenant,
+    actor: audit.Actor,
+    instances: list[Instance],
+    *,
+    outcome: str = Outcome.SUCCESS,
+    **detail: Any,
+) -> None:
+    first = instances[0]
+    _audit(
+        kind,
+        tenant,
+        actor,
+        first.study,
+        series_uid=first.series.series_instance_uid
         if len({i.series_id for i in instances}) == 1
         else "",
-        sop_instance_uid=first.sop_instance_uid if len(instances) == 1 else "",
-        detail={"kind": request_kind, "instances": len(instances), **detail},
+        sop_uid=first.sop_instance_uid if len(instances) == 1 else "",
+        instances=len(instances),
+        outcome=outcome,
+        **detail,
     )
 
 
@@ -109,16 +169,18 @@ def _not_found() -> HttpResponse:
     return error_response(404, "No such study, series or instance in this hospital.")
 
 
-def _multipart(parts: Iterator[tuple[str, bytes]], media_type: str) -> StreamingHttpResponse:
+def _multipart(
+    parts: Iterator[tuple[str, int, Iterator[bytes]]], media_type: str
+) -> StreamingHttpResponse:
+    """A streamed multipart/related body; each part is (Content-Type, length, chunks)."""
     boundary = uuid.uuid4().hex
 
     def body() -> Iterator[bytes]:
-        for content_type, payload in parts:
+        for content_type, length, chunks in parts:
             yield (
-                f"--{boundary}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(payload)}\r\n\r\n"
+                f"--{boundary}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
             ).encode()
-            yield payload
+            yield from chunks
             yield b"\r\n"
         yield f"--{boundary}--\r\n".encode()
 
@@ -127,20 +189,82 @@ def _multipart(parts: Iterator[tuple[str, bytes]], media_type: str) -> Streaming
     )
 
 
+def _whole(content_type: str, payload: bytes) -> tuple[str, int, Iterator[bytes]]:
+    return content_type, len(payload), iter((payload,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Accept: which part media types and transfer syntaxes the client takes, in its order
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Choice:
+    media: str  # media type of each part
+    syntax: str  # "*", a transfer syntax UID, or "" (not given: the default for the media type)
+
+
+_WILDCARDS = ("*/*", "*", "multipart/*")
+
+
+def _choices(accept: list[MediaType], part_types: list[str]) -> list[Choice]:
+    """Each acceptable (part media type, transfer syntax), in the client's order of preference.
+
+    ``multipart/related; type=X`` (quoted or not) and a bare ``X`` both mean parts of type X.
+    """
+    out: list[Choice] = []
+    for media in accept:
+        inner = media.type
+        if inner == "multipart/related":
+            inner = media.params.get("type", part_types[0]).strip().lower()
+        syntax = media.params.get("transfer-syntax", "").strip()
+        for part_type in part_types:
+            if (
+                inner == part_type
+                or inner in _WILDCARDS
+                or (inner.endswith("/*") and part_type.startswith(inner[:-1]))
+            ):
+                out.append(Choice(part_type, syntax))
+                break
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Retrieve instances (application/dicom)
 # ---------------------------------------------------------------------------------------------
 
 
-def _wanted_syntax(accept: list[MediaType], part_type: str) -> str | None:
-    """The transfer syntax asked for parts of ``part_type``: "*", a UID, or None (not asked)."""
-    for media in accept:
-        inner, syntax = media.type, media.params.get("transfer-syntax")
-        if media.type == "multipart/related":
-            inner = media.params.get("type", part_type).lower()
-        if inner in (part_type, "*/*", "multipart/*", "application/*"):
-            return syntax or ExplicitVRLittleEndian
+def _instance_syntax(choices: list[Choice], stored: set[str]) -> str | None:
+    """The transfer syntax to send: "*" (as stored), ELE, or a UID every instance is stored in."""
+    for choice in choices:
+        syntax = choice.syntax or ELE  # PS3.18 8.7.3.5.2: application/dicom defaults to ELE
+        if syntax == "*" or syntax == ELE or stored == {syntax}:
+            return syntax
     return None
+
+
+def _stored_part(instance: Instance) -> tuple[str, int, Iterator[bytes]]:
+    def chunks() -> Iterator[bytes]:
+        with object_store().open(instance.storage_key, "rb") as f:
+            while chunk := f.read(STREAM_CHUNK):
+                yield chunk
+
+    return f"{DICOM}; transfer-syntax={instance.transfer_syntax_uid}", instance.size, chunks()
+
+
+def _instance_part(instance: Instance, wanted: str) -> Callable[[], tuple[str, int, Any]]:
+    """Read (in a worker thread) what is sent for one instance."""
+
+    def read() -> tuple[str, int, Any]:
+        as_stored = wanted in ("*", instance.transfer_syntax_uid)
+        if as_stored and instance.size > WHOLE_READ_LIMIT:
+            return _stored_part(instance)  # streamed when sent, never whole in memory
+        data = _read(instance)
+        if as_stored:
+            return _whole(f"{DICOM}; transfer-syntax={instance.transfer_syntax_uid}", data)
+        return _whole(f"{DICOM}; transfer-syntax={ELE}", imaging.to_explicit_le(data))
+
+    return read
 
 
 def _retrieve(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: Any) -> Any:
@@ -148,29 +272,22 @@ def _retrieve(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: 
         instances = _instances(tenant, kwargs)
     except NotFound:
         return _not_found()
-    wanted = _wanted_syntax(parse_accept(request.META.get("HTTP_ACCEPT")), "application/dicom")
+    stored = {i.transfer_syntax_uid for i in instances}
+    choices = _choices(parse_accept(request.META.get("HTTP_ACCEPT")), [DICOM])
+    wanted = _instance_syntax(choices, stored)
     if wanted is None:
-        return error_response(
-            406, 'Instances are sent as multipart/related; type="application/dicom".'
-        )
-    stored = sorted({i.transfer_syntax_uid for i in instances})
-    if wanted != "*" and wanted != ExplicitVRLittleEndian and any(s != wanted for s in stored):
+        _audit_instances("instances", tenant, actor, instances, outcome=Outcome.FAILURE)
+        asked = ", ".join(sorted({c.syntax for c in choices if c.syntax})) or "none"
         return error_response(
             406,
-            f"Transfer syntax {wanted} cannot be produced. Available: "
-            f"{', '.join(stored)} (as stored, transfer-syntax=*) or {ExplicitVRLittleEndian}.",
+            'Instances are sent as multipart/related; type="application/dicom" in their stored '
+            f"transfer syntax ({', '.join(sorted(stored))}; transfer-syntax=*) or in {ELE}. "
+            f"Asked for: {asked}.",
         )
-    _audit("instances", tenant, actor, instances, transfer_syntax=wanted)
+    _audit_instances("instances", tenant, actor, instances, transfer_syntax=wanted)
 
-    def parts() -> Iterator[tuple[str, bytes]]:
-        for instance, data in _in_parallel(_read, instances):
-            if wanted in ("*", instance.transfer_syntax_uid):
-                syntax, payload = instance.transfer_syntax_uid, data
-            else:
-                syntax, payload = ExplicitVRLittleEndian, imaging.to_explicit_le(data)
-            yield f"application/dicom; transfer-syntax={syntax}", payload
-
-    return _multipart(parts(), "application/dicom")
+    parts = _in_parallel(lambda i: _instance_part(i, wanted)(), instances)
+    return _multipart(parts, DICOM)
 
 
 @dicomweb_endpoint(write=False)
@@ -195,29 +312,67 @@ def retrieve_instance(
 # ---------------------------------------------------------------------------------------------
 
 
+def _metadata_media(request: HttpRequest) -> bool:
+    return negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"]) is not None
+
+
+def _series_documents(tenant: Tenant, series: Series) -> Iterator[bytes]:
+    """The series' instance documents (relative URIs): from its derived object when current,
+    else read from the stored files (and a rebuild requested)."""
+    current = _current(series)
+    if current is not None:
+        document = derive.read_object(current.metadata_key)
+        inner = document.strip()[1:-1]
+        if inner:
+            yield inner
+        return
+    derive.request_rebuild(tenant_id=tenant.id, series_id=series.pk)
+    instances = list(
+        Instance.objects.filter(tenant=tenant, series=series).order_by(*derive.INSTANCE_ORDER)
+    )
+    yield from derive.instance_documents(
+        instances, series.study.study_instance_uid, series.series_instance_uid
+    )
+
+
 def _metadata(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: Any) -> Any:
     try:
-        instances = _instances(tenant, kwargs)
+        if "instance_uid" in kwargs:
+            [instance] = _instances(tenant, kwargs)
+            series_list = []
+        else:
+            series_list = _series_rows(tenant, kwargs)
     except NotFound:
         return _not_found()
-    if negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"]) is None:
+    if not _metadata_media(request):
         return error_response(406, "Metadata is sent as application/dicom+json.")
     base = base_url(request, tenant)
-    _audit("metadata", tenant, actor, instances)
+    if not series_list:
+        _audit_instances("metadata", tenant, actor, [instance])
+        document = derive.instance_document(
+            instance, instance.study.study_instance_uid, instance.series.series_instance_uid
+        )
+        return HttpResponse(b"[" + imaging.absolute(document, base) + b"]", content_type=DICOM_JSON)
+    study = series_list[0].study
+    _audit(
+        "metadata",
+        tenant,
+        actor,
+        study,
+        series_uid=series_list[0].series_instance_uid if "series_uid" in kwargs else "",
+        instances=sum(s.number_of_series_related_instances for s in series_list),
+        derived=sum(1 for s in series_list if _current(s) is not None),
+    )
 
     def documents() -> Iterator[bytes]:
-        yield b"["
-        for n, (instance, header) in enumerate(_in_parallel(_header, instances)):
-            root = (
-                f"{base}/studies/{instance.study.study_instance_uid}/series/"
-                f"{instance.series.series_instance_uid}/instances/{instance.sop_instance_uid}"
-            )
-            yield (b"," if n else b"") + imaging.metadata_json(
-                header.dataset, has_pixel_data=header.has_pixel_data, bulk_root=f"{root}/bulkdata/"
-            )
-        yield b"]"
+        for series in series_list:
+            yield from _series_documents(tenant, series)
 
-    return StreamingHttpResponse(documents(), content_type=DICOM_JSON)
+    def body() -> Iterator[bytes]:
+        for chunk in derive.json_array(documents()):
+            yield imaging.absolute(chunk, base)
+
+    return StreamingHttpResponse(body(), content_type=DICOM_JSON)
 
 
 @dicomweb_endpoint(write=False)
@@ -241,15 +396,32 @@ def instance_metadata(
 # Frames and bulk data
 # ---------------------------------------------------------------------------------------------
 
+_FRAME_LIST_HELP = "Frame numbers are positive integers separated by commas, e.g. frames/1,2,3."
+
 
 def _frame_numbers(text: str) -> list[int]:
     try:
-        numbers = [int(n) for n in text.split(",") if n.strip()]
+        numbers = [int(n) for n in text.split(",")]
     except ValueError:
-        raise ValueError("Frame numbers are positive integers separated by commas.") from None
-    if not numbers or any(n < 1 for n in numbers):
-        raise ValueError("Frame numbers are positive integers separated by commas.")
+        raise ValueError(_FRAME_LIST_HELP) from None
+    if not numbers or any(n < 1 for n in numbers) or len(numbers) > 10_000:
+        raise ValueError(_FRAME_LIST_HELP)
     return numbers
+
+
+def _frame_plan(choices: list[Choice], stored: str) -> tuple[str, bool] | None:
+    """(part media type, decoded?) for the first acceptable choice; None when none is."""
+    own_media = imaging.FRAME_MEDIA_TYPES.get(stored)
+    for choice in choices:
+        if choice.media == OCTETS:
+            if choice.syntax in ("*", stored):
+                return OCTETS, False
+            if choice.syntax in ("", ELE):
+                # Default for application/octet-stream is Explicit VR Little Endian (decoded).
+                return OCTETS, stored != ELE
+        elif choice.media == own_media and choice.syntax in ("", "*", stored):
+            return own_media, False
+    return None
 
 
 @dicomweb_endpoint(write=False)
@@ -264,40 +436,32 @@ def retrieve_frames(
         numbers = _frame_numbers(frames)
     except ValueError as exc:
         return error_response(400, str(exc))
-    accept = parse_accept(request.META.get("HTTP_ACCEPT"))
-    wanted = _wanted_syntax(accept, "application/octet-stream")
     stored = instance.transfer_syntax_uid
-    media = "application/octet-stream"
-    if wanted is None:
-        # A compressed frame may be asked for by its own media type (image/jls, image/jp2, ...).
-        media_of_stored = imaging.FRAME_MEDIA_TYPES.get(stored)
-        if media_of_stored and negotiate(request.META.get("HTTP_ACCEPT"), [media_of_stored]):
-            wanted, media = stored, media_of_stored
-        else:
-            return error_response(
-                406,
-                'Frames are sent as multipart/related; type="application/octet-stream" '
-                f"(transfer-syntax=* for {stored} as stored, or {ExplicitVRLittleEndian}).",
-            )
-    if wanted not in ("*", stored, ExplicitVRLittleEndian):
+    part_types = [OCTETS]
+    if stored in imaging.FRAME_MEDIA_TYPES:
+        part_types.append(imaging.FRAME_MEDIA_TYPES[stored])
+    plan = _frame_plan(_choices(parse_accept(request.META.get("HTTP_ACCEPT")), part_types), stored)
+    detail: dict[str, Any] = {"frames": numbers[:50]}
+    if plan is None:
+        _audit_instances("frames", tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
         return error_response(
             406,
-            f"Frames of this instance are available as {stored} (transfer-syntax=*) "
-            f"or decoded as {ExplicitVRLittleEndian}.",
+            'Frames are sent as multipart/related; type="application/octet-stream", as stored '
+            f"({stored}; transfer-syntax=*) or decoded ({ELE}).",
         )
+    media, decoded = plan
     try:
-        decoded = wanted == ExplicitVRLittleEndian and stored != ExplicitVRLittleEndian
-        payloads = imaging.frames(_read(instance), numbers, decoded=decoded)
-    except imaging.FrameOutOfRange as exc:
-        return error_response(404, str(exc))
-    except imaging.CannotDecode as exc:
-        return error_response(406, str(exc))
-    syntax = ExplicitVRLittleEndian if decoded else stored
-    _audit("frames", tenant, actor, [instance], frames=numbers[:50])
-    return _multipart(
-        iter([(f"{media}; transfer-syntax={syntax}", p) for p in payloads]),
-        "application/octet-stream" if media == "application/octet-stream" else media,
-    )
+        result = imaging.read_frames(
+            object_store(), instance.storage_key, instance.size, numbers, decoded=decoded
+        )
+    except (imaging.FrameOutOfRange, imaging.CannotDecode) as exc:
+        _audit_instances("frames", tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
+        status = 404 if isinstance(exc, imaging.FrameOutOfRange) else 406
+        return error_response(status, str(exc))
+    _audit_instances("frames", tenant, actor, [instance], **detail)
+    # The parameter name in lower case and nothing else in the header: viewers match it exactly.
+    content_type = f"{media}; transfer-syntax={result.syntax}"
+    return _multipart(iter([_whole(content_type, p) for p in result.payloads]), media)
 
 
 @dicomweb_endpoint(write=False)
@@ -308,16 +472,30 @@ def instance_bulkdata(
         [instance] = _instances(tenant, kw)
     except NotFound:
         return _not_found()
-    value = imaging.bulk_value(_read(instance), bulk_path)
+    with open_stored(object_store(), instance.storage_key, instance.size) as fp:
+        value = imaging.bulk_value(fp, bulk_path)
+    detail = {"element": bulk_path[:40]}
     if value is None:
+        _audit_instances("bulkdata", tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
         return error_response(404, "This instance has no such bulk data element.")
-    _audit("bulkdata", tenant, actor, [instance], element=bulk_path[:40])
-    return _multipart(iter([("application/octet-stream", value)]), "application/octet-stream")
+    _audit_instances("bulkdata", tenant, actor, [instance], **detail)
+    return _multipart(iter([_whole(OCTETS, value)]), OCTETS)
 
 
 # ---------------------------------------------------------------------------------------------
 # Rendered images and thumbnails
 # ---------------------------------------------------------------------------------------------
+
+
+def _representative(tenant: Tenant, series: Series) -> Instance | None:
+    """The middle instance of a series: what represents it (and its study) as an image."""
+    count = series.number_of_series_related_instances
+    return (
+        Instance.objects.filter(tenant=tenant, series=series)
+        .select_related("series", "study")
+        .order_by(*derive.INSTANCE_ORDER)[count // 2 : count // 2 + 1]
+        .first()
+    )
 
 
 def _rendered(
@@ -329,8 +507,18 @@ def _rendered(
     thumbnail: bool,
 ) -> HttpResponse:
     frames = kwargs.pop("frames", None)
+    kind = "thumbnail" if thumbnail else "rendered"
     try:
-        instances = _instances(tenant, kwargs)
+        if "instance_uid" in kwargs:
+            [instance] = _instances(tenant, kwargs)
+            series = None
+        else:
+            # A study or series is represented by the middle instance of its first series.
+            series = _series_rows(tenant, kwargs)[0]
+            found = _representative(tenant, series)
+            if found is None:
+                raise NotFound
+            instance = found
     except NotFound:
         return _not_found()
     media = negotiate(request.META.get("HTTP_ACCEPT"), ["image/jpeg", "image/png"])
@@ -341,16 +529,20 @@ def _rendered(
         options = imaging.RenderOptions.from_query(request.GET, thumbnail=thumbnail)
     except ValueError as exc:
         return error_response(400, str(exc))
-    # A study or series is represented by the middle instance of its first series.
-    first_series = [i for i in instances if i.series_id == instances[0].series_id]
-    instance = first_series[len(first_series) // 2]
+    detail: dict[str, Any] = {"frame": frame}
+    derived = _current(series) if series is not None else None
+    if thumbnail and media == "image/jpeg" and options.is_default_thumbnail and derived:
+        if derived.thumbnail_key:
+            _audit_instances(kind, tenant, actor, [instance], derived=True, **detail)
+            return HttpResponse(derive.read_object(derived.thumbnail_key), content_type=media)
     try:
-        image = imaging.render(_read(instance), frame, options, media)
-    except imaging.FrameOutOfRange as exc:
-        return error_response(404, str(exc))
-    except imaging.CannotDecode as exc:
-        return error_response(406, str(exc))
-    _audit("thumbnail" if thumbnail else "rendered", tenant, actor, [instance], frame=frame)
+        with open_stored(object_store(), instance.storage_key, instance.size) as fp:
+            image = imaging.render(fp, frame, options, media)
+    except (imaging.FrameOutOfRange, imaging.CannotDecode) as exc:
+        _audit_instances(kind, tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
+        status = 404 if isinstance(exc, imaging.FrameOutOfRange) else 406
+        return error_response(status, str(exc))
+    _audit_instances(kind, tenant, actor, [instance], **detail)
     return HttpResponse(image, content_type=media)
 
 
