@@ -14,6 +14,7 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom.data import get_testdata_file
+from pydicom.encaps import get_frame
 from pydicom.uid import ExplicitVRLittleEndian
 
 from tenants.models import AuditAction, AuditEvent
@@ -92,6 +93,16 @@ def test_frames_decoded_equal_pydicom_for_every_transfer_syntax(web, people, tok
         else:
             little = first.astype(first.dtype.newbyteorder("<"), copy=False)
             assert body == little.tobytes(), path.name
+        if syntax.is_encapsulated:
+            # As stored: the encapsulated frame's bytes, labelled with the stored syntax.
+            stored = session.get(
+                f"{_url(web, 'demo-hospital', ds)}/frames/1",
+                headers={"Accept": f"{MULTIPART_OCTETS}; transfer-syntax=*"},
+                timeout=60,
+            )
+            [(headers, body)] = parts(stored)
+            assert headers["Content-Type"] == f"application/octet-stream; transfer-syntax={syntax}"
+            assert body == get_frame(ds.PixelData, 0, number_of_frames=frames), path.name
         syntaxes.add(str(ds.file_meta.TransferSyntaxUID))
     # The claim covers every syntax pydicom decodes here; make sure the big ones were in it.
     for uid in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.80",
@@ -188,3 +199,46 @@ def test_rendered_and_thumbnails_are_images_of_the_right_size(web, people, token
     assert bad.status_code == 400 and "window" in bad.json()["error"]
     assert session.get(f"{url}/frames/2/rendered").status_code == 404
     assert session.get(f"{url}/frames/2").status_code == 404
+
+
+def test_accept_is_parsed_tolerantly_and_a_study_comes_back_byte_identical(web, people, token_for):
+    jpeg2000 = Path(get_testdata_file("MR_small_jp2klossless.dcm"))
+    ingest_now(people.demo, [jpeg2000.read_bytes()])
+    session = _session(token_for(people.alice))
+    ds = pydicom.dcmread(jpeg2000)
+    study = f"{web.dicomweb('demo-hospital')}/studies/{ds.StudyInstanceUID}"
+    # Unquoted type, several ranges: the first cannot be produced, the second can.
+    accept = (
+        "multipart/related; type=application/dicom; transfer-syntax=1.2.840.10008.1.2.4.80, "
+        'multipart/related; type="application/dicom"; transfer-syntax=*'
+    )
+    response = session.get(study, headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(MULTIPART_DICOM)
+    assert [body for _, body in parts(response)] == [jpeg2000.read_bytes()]
+    # */* and no transfer-syntax: Explicit VR Little Endian (PS3.18 8.7.3.5.2).
+    for accept in ("*/*", "multipart/related; type=application/dicom"):
+        [(headers, body)] = parts(session.get(study, headers={"Accept": accept}))
+        assert headers["Content-Type"] == f"application/dicom; transfer-syntax={ELE}"
+        assert pydicom.dcmread(io.BytesIO(body)).file_meta.TransferSyntaxUID == ELE
+    # Frames by the compressed syntax's own media type.
+    frame = session.get(
+        f"{_url(web, 'demo-hospital', ds)}/frames/1",
+        headers={"Accept": 'multipart/related; type="image/jp2"'},
+    )
+    [(headers, body)] = parts(frame)
+    assert headers["Content-Type"] == "image/jp2; transfer-syntax=1.2.840.10008.1.2.4.90"
+    assert body == get_frame(ds.PixelData, 0)
+    # Nothing acceptable for frames or instances: 406 naming what is available.
+    refused = session.get(
+        f"{_url(web, 'demo-hospital', ds)}/frames/1", headers={"Accept": "image/jls"}
+    )
+    assert refused.status_code == 406 and "1.2.840.10008.1.2.4.90" in refused.json()["error"]
+    assert session.get(study, headers={"Accept": "text/html"}).status_code == 406
+    # A malformed frame list is a 400 that says what is expected.
+    bad = session.get(f"{_url(web, 'demo-hospital', ds)}/frames/1,x")
+    assert bad.status_code == 400 and "Frame numbers" in bad.json()["error"]
+    # Another hospital's reader does not see the study at all.
+    other = _session(token_for(people.charlie))
+    missing = other.get(f"{web.dicomweb('second-hospital')}/studies/{ds.StudyInstanceUID}")
+    assert missing.status_code == 404 and ds.StudyInstanceUID not in missing.text
