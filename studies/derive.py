@@ -16,11 +16,11 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import imaging
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 READ_THREADS = 8
 # Order of instances in a series everywhere in WADO-RS (metadata, retrieve, representative).
 INSTANCE_ORDER = ("instance_number", "id")
+LOST_REBUILD_AFTER = timedelta(minutes=15)
 
 
 def _eager() -> bool:
@@ -120,9 +121,13 @@ def request_rebuild(*, tenant_id: int, series_id: int) -> None:
     SeriesDerived.objects.get_or_create(
         tenant_id=tenant_id, series_id=series_id, defaults={"changed_at": now}
     )
-    claimed = SeriesDerived.objects.filter(
-        tenant_id=tenant_id, series_id=series_id, dirty_since__isnull=True
-    ).update(dirty_since=now)
+    # A rebuild pending for long may have been lost with the broker's queue: claim it again
+    # (a second task is harmless: the build is idempotent).
+    claimed = (
+        SeriesDerived.objects.filter(tenant_id=tenant_id, series_id=series_id)
+        .filter(Q(dirty_since__isnull=True) | Q(dirty_since__lt=now - LOST_REBUILD_AFTER))
+        .update(dirty_since=now)
+    )
     if claimed:
         schedule(tenant_id=tenant_id, series_id=series_id, countdown=0)
 

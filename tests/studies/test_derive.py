@@ -13,6 +13,7 @@ import requests
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
@@ -114,6 +115,15 @@ def test_a_new_instance_makes_the_derived_document_stale(web, people, token_for,
     row.refresh_from_db()
     assert row.is_current(3)
     assert len(json.loads(derive.read_object(row.metadata_key))) == 3
+    # A reader asks again for a rebuild only when none is pending, or one pending for so long
+    # that it was probably lost with the broker's queue.
+    rows = SeriesDerived.objects.filter(pk=row.pk)
+    rows.update(dirty_since=timezone.now())
+    derive.request_rebuild(tenant_id=people.demo.id, series_id=series.pk)
+    assert len(scheduled) == 2
+    rows.update(dirty_since=timezone.now() - derive.LOST_REBUILD_AFTER * 2)
+    derive.request_rebuild(tenant_id=people.demo.id, series_id=series.pk)
+    assert len(scheduled) == 3
 
 
 def test_series_metadata_queries_do_not_grow_with_the_series(people, token_for, scheduled):
