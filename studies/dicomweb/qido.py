@@ -12,7 +12,9 @@ import json
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from tenants import audit
@@ -77,7 +79,7 @@ def _identifier(request: HttpRequest, level: str, path: dict[str, str]) -> tuple
         for item in items:
             # UID lists may be comma-separated (PS3.18 8.3.4.1); other values keep their commas.
             parts.extend(item.split(",") if vr == "UI" else [item])
-        setattr(ds, keyword, "\\".join(p.strip() for p in parts) if vr != "SQ" else None)
+        _add(ds, keyword, vr, "\\".join(p.strip() for p in parts))
 
     if any(f.lower() == "all" for f in include):
         include = [f for f in include if f.lower() != "all"] + ALL_FIELDS[level]
@@ -86,8 +88,18 @@ def _identifier(request: HttpRequest, level: str, path: dict[str, str]) -> tuple
         if keyword is None:
             raise BadParameter(f"includefield: {field} is neither a DICOM keyword nor a tag.")
         if keyword not in ds:
-            setattr(ds, keyword, None)
+            _add(ds, keyword, dictionary_VR(tag_for_keyword(keyword)), "")  # type: ignore[arg-type]
     return ds, fuzzy
+
+
+def _add(ds: Dataset, keyword: str, vr: str, value: str) -> None:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None  # keyword_of admitted only dictionary keywords
+    try:
+        # Without validation: pydicom's warnings quote the value, which may be patient data.
+        ds[tag] = DataElement(tag, vr.split(" or ")[0], value, validation_mode=config.IGNORE)
+    except (ValueError, OverflowError):
+        raise BadParameter(f"{keyword}: the value is not valid for its type ({vr}).") from None
 
 
 def _paging(request: HttpRequest) -> tuple[int, int]:
@@ -109,9 +121,10 @@ def _search(
     level: str,
     path: dict[str, str],
 ) -> HttpResponse:
-    if negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"]) is None:
+    media_type = negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"])
+    if media_type is None:
         return error_response(
-            406, "QIDO-RS answers in application/dicom+json (or application/json)."
+            406, "QIDO-RS answers in application/dicom+json (or application/json) only."
         )
     for name, uid in path.items():
         if not is_uid(uid):
@@ -153,7 +166,7 @@ def _search(
             "truncated": result.truncated,
         },
     )
-    response = HttpResponse(json.dumps(answers), content_type=DICOM_JSON)
+    response = HttpResponse(json.dumps(answers), content_type=media_type)
     warnings = []
     if result.truncated:
         warnings.append("There are additional results that can be requested")

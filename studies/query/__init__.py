@@ -77,6 +77,15 @@ class QueryResult:
     # Keys given a value that the index cannot match on; they were not used to filter.
     ignored: list[str] = field(default_factory=list)
 
+    @property
+    def study_uids(self) -> list[str]:
+        """The Study Instance UIDs of the results, once each, in result order (for retrieve)."""
+        return list(
+            dict.fromkeys(
+                str(ds.StudyInstanceUID) for ds in self.datasets if "StudyInstanceUID" in ds
+            )
+        )
+
 
 def _owner_value(row: Any, level: str, key: Key) -> Any:
     target: Any = row

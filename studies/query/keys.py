@@ -12,7 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
@@ -178,7 +180,8 @@ def add_element(ds: Dataset, keyword: str, value: Any) -> None:
         vr = vr.split(" or ")[0]
     if vr in ("IS", "US", "UL", "SS", "SL") and isinstance(value, str):
         value = int(value) if value.lstrip("-").isdigit() else None
-    ds.add_new(tag, vr, value)
+    # Index values were read liberally; pydicom's validation warnings would quote them.
+    ds[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def audit_keys(identifier: Dataset) -> dict[str, str]:

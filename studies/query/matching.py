@@ -5,10 +5,13 @@
 - Wildcards ``*`` and ``?`` in text, codes and names (not in UIDs, dates, times or numbers).
 - Universal: an empty value matches everything (the key is only returned).
 - Range: ``A-B``, ``A-`` and ``-B`` on dates and times; StudyDate and StudyTime given together as
-  ranges are one date-time range (C.2.2.2.5.2).
+  ranges are one date-time range (C.2.2.2.5.2). A time covers what its precision says ("08" is
+  08:00:00 to 08:59:59.999999, also as the end of a range); a time range that starts later than
+  it ends spans midnight.
 - Person names are matched on an upper-case, accent-free form of the whole name, so "muller^zoe"
   finds "Müller^Zoë". With fuzzy matching, every word of the value must also begin some
-  component or word of the name, in any order: "zoe" and "ZOË MÜLL" both find "Müller^Zoë".
+  component or word of the name, in any order: "zoe" and "ZOË MÜLL" both find "Müller^Zoë";
+  wildcards are ignored then (every word is already a prefix).
 - ModalitiesInStudy: the study matches when any of its modalities matches any value given.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from django.db.models import Q
 
@@ -31,13 +35,13 @@ class QueryError(ValueError):
         self.keyword = keyword
 
 
-def _wildcard_regex(value: str) -> str:
+def _wildcard_regex(value: str, any_run: str = ".*", one: str = ".") -> str:
     out = []
     for ch in value:
         if ch == "*":
-            out.append(".*")
+            out.append(any_run)
         elif ch == "?":
-            out.append(".")
+            out.append(one)
         else:
             out.append(re.escape(ch))
     return "^" + "".join(out) + "$"
@@ -62,13 +66,21 @@ def _range(
             high = reader(high_text) if high_text.strip() else None
             if low is None and high is None:
                 raise ValueError("empty range")
-            if low is not None and high is not None and low > high:  # type: ignore[operator]
+            high = _end_of(high, high_text)
+            if low is not None and high is not None and low > high:
+                if parse is dt.time:
+                    # A time range whose start is later than its end spans midnight ("2300-0100"),
+                    # as dcm4chee reads it, rather than refusing a night-shift query.
+                    return (
+                        Q(**{f"{column}__gte": low}) | Q(**{f"{column}__lte": high}),
+                        (low, high),
+                    )
                 raise QueryError(f"{key.keyword}: the range ends before it starts.", key.keyword)
             q = Q()
             if low is not None:
                 q &= Q(**{f"{column}__gte": low})
             if high is not None:
-                q &= Q(**{f"{column}__lte": _end_of(high)})
+                q &= Q(**{f"{column}__lte": high})
             return q, (low, high)
         one = reader(value)
     except ValueError:
@@ -81,15 +93,19 @@ def _range(
     return Q(**{column: one}), None
 
 
-def _end_of(value: object, text: str = "") -> object:
-    """A time given as HH or HHMM covers the whole hour or minute."""
-    if isinstance(value, dt.time) and text:
-        digits = text.strip().replace(":", "").partition(".")[0]
-        if len(digits) == 2:
-            return value.replace(minute=59, second=59, microsecond=999999)
-        if len(digits) == 4:
-            return value.replace(second=59, microsecond=999999)
-    return value
+def _end_of(value: Any, text: str) -> Any:
+    """The last instant a time covers at the precision it was given: "08" is the whole hour,
+    "0830" the whole minute, "083000" the whole second; a time with a fraction is exact."""
+    if not isinstance(value, dt.time):
+        return value
+    digits, dot, _ = text.strip().replace(":", "").partition(".")
+    if dot:
+        return value
+    if len(digits) == 2:
+        return value.replace(minute=59, second=59, microsecond=999999)
+    if len(digits) == 4:
+        return value.replace(second=59, microsecond=999999)
+    return value.replace(microsecond=999999)
 
 
 def _name(key: Key, column: str, value: str, fuzzy: bool) -> Q:
@@ -111,7 +127,8 @@ def _modalities(column: str, value: str) -> Q:
         if not modality:
             continue
         if "*" in modality or "?" in modality:
-            inner = _wildcard_regex(modality)[1:-1]
+            # Wildcards stay within one modality of "\CT\MR\": "C*R" must not match it.
+            inner = _wildcard_regex(modality, r"[^\\]*", r"[^\\]")[1:-1]
             q |= Q(**{f"{column}__regex": r"\\" + inner + r"\\"})
         else:
             q |= Q(**{f"{column}__contains": f"\\{modality}\\"})
@@ -176,8 +193,6 @@ def study_date_time(prefix: str, date_value: str, time_value: str, keys: dict[st
     if d_high is not None:
         before = Q(**{f"{d_col}__lte": d_high})
         if t_high is not None:
-            before = Q(**{f"{d_col}__lt": d_high}) | Q(
-                **{d_col: d_high, f"{t_col}__lte": _end_of(t_high, time_value.partition("-")[2])}
-            )
+            before = Q(**{f"{d_col}__lt": d_high}) | Q(**{d_col: d_high, f"{t_col}__lte": t_high})
         q &= before
     return q

@@ -13,7 +13,7 @@ from pydicom import Dataset
 from studies.dicom import synthetic
 from studies.query import find_matches
 from tenants.models import AuditAction, AuditEvent
-from tests.conftest import ingest_now
+from tests.conftest import ingest_now, wait_for
 
 
 @dataclass
@@ -238,6 +238,8 @@ def test_limit_offset_and_the_warning_when_more_results_exist(web, people, token
         ({"fuzzymatching": "maybe"}, "fuzzymatching"),
         ({"StudyInstanceUID": "1.2.abc"}, "StudyInstanceUID"),
         ({"includefield": "Nonsense"}, "Nonsense"),
+        ({"SeriesNumber": "two"}, "SeriesNumber"),
+        ({"PatientBirthDate": "19801345"}, "PatientBirthDate"),
     ],
 )
 def test_a_bad_parameter_is_a_400_naming_it(web, people, token_for, params, named):
@@ -248,7 +250,10 @@ def test_a_bad_parameter_is_a_400_naming_it(web, people, token_for, params, name
         timeout=30,
     )
     assert response.status_code == 400
-    assert named in response.json()["error"]
+    error = response.json()["error"]
+    assert named in error
+    # Values may be patient data: the message names the parameter, never echoes its value.
+    assert not any(v in error for v in params.values() if v != named)
 
 
 def test_each_hospital_sees_only_its_own_copy_and_the_query_is_audited(
@@ -306,3 +311,50 @@ def test_one_sql_query_whatever_the_number_of_results(
         many = find_matches(people.demo, level, identifier, include_required=True)
     assert len(few.datasets) == 1 and len(many.datasets) > 3
     assert all(ds.PatientName for ds in many.datasets)
+
+
+def test_a_study_stored_by_stow_rs_is_found_once_indexed(web, people, token_for):
+    spec = _spec(
+        301, patient_id="STOW1", name="Çelik^Aïda", modality="MR", description="STOW",
+        accession_number="ACCSTOW", study_date="20240229", study_time="101500",
+        referring_physician="Ünal^Ömer",
+    )  # fmt: skip
+    datasets = list(synthetic.iter_study(spec))
+    for ds in datasets:
+        ds.preamble = b"\0" * 128  # dicomweb-client writes Part 10 files only with a preamble
+    client = _client(web, token_for(people.alice))
+    client.store_instances(datasets=datasets)
+
+    def indexed() -> list[dict[str, Any]]:
+        found = client.search_for_studies(
+            search_filters={"PatientName": "aida CELIK", "StudyDate": "20240229"},
+            fuzzymatching=True,
+        )
+        return found if found and found[0]["00201208"]["Value"] == [len(datasets)] else []
+
+    [study] = wait_for(indexed, timeout=120, what="the stored study in QIDO-RS")
+    assert study["0020000D"]["Value"] == [synthetic.study_uid(spec)]
+    assert study["00080090"]["Value"][0]["Alphabetic"] == "Ünal^Ömer"
+    assert _client(web, token_for(people.charlie), "second-hospital").search_for_studies() == []
+
+
+def test_accept_negotiation(web, people, token_for, studies):
+    url = f"{web.dicomweb('demo-hospital')}/studies"
+    token = token_for(people.alice)
+    for accept, expected in (
+        (None, "application/dicom+json"),
+        ("*/*", "application/dicom+json"),
+        ("application/json", "application/json"),
+        ("application/dicom+xml, application/dicom+json;q=0.5", "application/dicom+json"),
+    ):
+        headers = {"Authorization": f"Bearer {token}"} | ({"Accept": accept} if accept else {})
+        response = requests.get(url, headers=headers, timeout=30)
+        assert response.status_code == 200, accept
+        assert response.headers["Content-Type"] == expected
+        assert len(response.json()) == 3
+    refused = requests.get(
+        url,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/dicom+xml"},
+        timeout=30,
+    )
+    assert refused.status_code == 406 and "application/dicom+json" in refused.json()["error"]
