@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from django.conf import settings
+from django.test import override_settings
 from pydicom import Dataset
 
 from studies.dicom import synthetic
@@ -358,3 +360,30 @@ def test_accept_negotiation(web, people, token_for, studies):
         timeout=30,
     )
     assert refused.status_code == 406 and "application/dicom+json" in refused.json()["error"]
+
+
+def test_the_server_maximum_cuts_the_answer_with_a_warning_and_one_audit_row(
+    people, token_for, studies, client
+):
+    # In this process (Django's test client), so the maximum can be lowered for this test only.
+    token = token_for(people.alice)
+    audited = AuditEvent.objects.filter(action=AuditAction.QIDO_QUERY)
+    before = audited.count()
+    with override_settings(SKYLIGHT={**settings.SKYLIGHT, "QIDO_MAX_RESULTS": 2}):
+        response = client.get(
+            "/t/demo-hospital/dicomweb/studies",
+            {"limit": "10"},
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        last = client.get(
+            "/t/demo-hospital/dicomweb/studies",
+            {"offset": "2"},
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    assert response.status_code == 200 and len(response.json()) == 2
+    assert response["Warning"] == (
+        '299 testserver "There are additional results that can be requested"'
+    )
+    assert len(last.json()) == 1 and "Warning" not in last
+    assert audited.count() == before + 2
+    assert audited.latest("id").detail["results"] == 1
