@@ -199,6 +199,16 @@ def test_rendered_and_thumbnails_are_images_of_the_right_size(web, people, token
     assert bad.status_code == 400 and "window" in bad.json()["error"]
     assert session.get(f"{url}/frames/2/rendered").status_code == 404
     assert session.get(f"{url}/frames/2").status_code == 404
+    assert session.get(f"{url}/rendered", headers={"Accept": "image/gif"}).status_code == 406
+    # Every retrieve is audited with its kind, the UIDs and the outcome.
+    events = AuditEvent.objects.filter(action=AuditAction.WADO_RETRIEVE, actor_user=people.alice)
+    kinds = [(e.detail["kind"], e.outcome) for e in events.order_by("id")]
+    assert kinds[:6] == [
+        ("rendered", "success"), ("rendered", "success"), ("rendered", "success"),
+        ("thumbnail", "success"), ("thumbnail", "success"), ("rendered", "success"),
+    ]  # fmt: skip
+    assert kinds[-2:] == [("rendered", "failure"), ("frames", "failure")]
+    assert all(e.sop_instance_uid == ds.SOPInstanceUID for e in events)
 
 
 def test_accept_is_parsed_tolerantly_and_a_study_comes_back_byte_identical(web, people, token_for):
