@@ -8,6 +8,7 @@ built on the ``derive`` queue (``studies/derive.py``) when they are current; pix
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -372,7 +373,28 @@ def _metadata(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: 
         for chunk in derive.json_array(documents()):
             yield imaging.absolute(chunk, base)
 
-    return StreamingHttpResponse(body(), content_type=DICOM_JSON)
+    etag = _derived_etag(series_list, base)
+    response: HttpResponse | StreamingHttpResponse
+    if etag and etag in request.META.get("HTTP_IF_NONE_MATCH", ""):
+        response = HttpResponse(status=304)
+    else:
+        response = StreamingHttpResponse(body(), content_type=DICOM_JSON)
+    if etag:
+        response["ETag"] = etag
+    return response
+
+
+def _derived_etag(series_list: list[Series], base: str) -> str:
+    """An entity tag when every series is answered from its current derived document: the
+    documents' hashes and the base URL written into them."""
+    tags = []
+    for series in series_list:
+        current = _current(series)
+        if current is None or not current.metadata_etag:
+            return ""
+        tags.append(current.metadata_etag)
+    digest = hashlib.sha256("|".join([base, *tags]).encode()).hexdigest()[:32]
+    return f'"{digest}"'
 
 
 @dicomweb_endpoint(write=False)

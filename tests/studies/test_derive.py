@@ -91,7 +91,12 @@ def test_series_metadata_is_built_once_quiet_and_served_from_the_derived_object(
     # Proof that the derived object is what is served: the original objects are gone.
     for instance in Instance.objects.filter(tenant=people.demo, series=series):
         object_store().delete(instance.storage_key)
-    assert session.get(f"{series_url}/metadata").json() == documents
+    derived = session.get(f"{series_url}/metadata")
+    assert derived.json() == documents
+    again = session.get(
+        f"{series_url}/metadata", headers={"If-None-Match": derived.headers["ETag"]}
+    )
+    assert again.status_code == 304 and not again.content
     assert session.get(f"{study_url}/metadata").json() == documents
     thumbnail = session.get(f"{series_url}/thumbnail")
     assert thumbnail.status_code == 200 and thumbnail.headers["Content-Type"] == "image/jpeg"
