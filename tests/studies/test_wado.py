@@ -252,3 +252,29 @@ def test_accept_is_parsed_tolerantly_and_a_study_comes_back_byte_identical(web, 
     other = _session(token_for(people.charlie))
     missing = other.get(f"{web.dicomweb('second-hospital')}/studies/{ds.StudyInstanceUID}")
     assert missing.status_code == 404 and ds.StudyInstanceUID not in missing.text
+
+
+def test_large_objects_are_streamed_in_chunks_byte_identical(people, token_for, monkeypatch):
+    from django.test import Client
+
+    from studies.dicomweb import wado
+
+    path = Path(get_testdata_file("CT_small.dcm"))
+    ingest_now(people.demo, [path.read_bytes()])
+    ds = pydicom.dcmread(path)
+    # Every object counts as large here, read from storage 1 KiB at a time as it is sent.
+    monkeypatch.setattr(wado, "WHOLE_READ_LIMIT", 0)
+    monkeypatch.setattr(wado, "STREAM_CHUNK", 1024)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(people.alice)}", HTTP_HOST="127.0.0.1")
+    response = client.get(
+        f"/t/demo-hospital/dicomweb/studies/{ds.StudyInstanceUID}",
+        HTTP_ACCEPT=f"{MULTIPART_DICOM}; transfer-syntax=*",
+    )
+    chunks = list(response.streaming_content)
+    assert len(chunks) > path.stat().st_size // 1024
+    body = b"".join(chunks)
+    boundary = response["Content-Type"].rsplit("boundary=", 1)[1]
+    [part] = body.split(f"--{boundary}".encode())[1:-1]
+    head, _, payload = part[2:].partition(b"\r\n\r\n")
+    assert payload[:-2] == path.read_bytes()
+    assert f"Content-Length: {path.stat().st_size}".encode() in head
