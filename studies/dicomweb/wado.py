@@ -253,19 +253,15 @@ def _stored_part(instance: Instance) -> tuple[str, int, Iterator[bytes]]:
     return f"{DICOM}; transfer-syntax={instance.transfer_syntax_uid}", instance.size, chunks()
 
 
-def _instance_part(instance: Instance, wanted: str) -> Callable[[], tuple[str, int, Any]]:
+def _instance_part(instance: Instance, wanted: str) -> tuple[str, int, Any]:
     """Read (in a worker thread) what is sent for one instance."""
-
-    def read() -> tuple[str, int, Any]:
-        as_stored = wanted in ("*", instance.transfer_syntax_uid)
-        if as_stored and instance.size > WHOLE_READ_LIMIT:
-            return _stored_part(instance)  # streamed when sent, never whole in memory
-        data = _read(instance)
-        if as_stored:
-            return _whole(f"{DICOM}; transfer-syntax={instance.transfer_syntax_uid}", data)
-        return _whole(f"{DICOM}; transfer-syntax={ELE}", imaging.to_explicit_le(data))
-
-    return read
+    as_stored = wanted in ("*", instance.transfer_syntax_uid)
+    if as_stored and instance.size > WHOLE_READ_LIMIT:
+        return _stored_part(instance)  # streamed when sent, never whole in memory
+    data = _read(instance)
+    if as_stored:
+        return _whole(f"{DICOM}; transfer-syntax={instance.transfer_syntax_uid}", data)
+    return _whole(f"{DICOM}; transfer-syntax={ELE}", imaging.to_explicit_le(data))
 
 
 def _retrieve(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: Any) -> Any:
@@ -287,25 +283,8 @@ def _retrieve(request: HttpRequest, tenant: Tenant, actor: audit.Actor, kwargs: 
         )
     _audit_instances("instances", tenant, actor, instances, transfer_syntax=wanted)
 
-    parts = _in_parallel(lambda i: _instance_part(i, wanted)(), instances)
+    parts = _in_parallel(lambda i: _instance_part(i, wanted), instances)
     return _multipart(parts, DICOM)
-
-
-@dicomweb_endpoint(write=False)
-def retrieve_study(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str) -> Any:
-    return _retrieve(request, tenant, actor, kw)
-
-
-@dicomweb_endpoint(write=False)
-def retrieve_series(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str) -> Any:
-    return _retrieve(request, tenant, actor, kw)
-
-
-@dicomweb_endpoint(write=False)
-def retrieve_instance(
-    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str
-) -> Any:
-    return _retrieve(request, tenant, actor, kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,23 +374,6 @@ def _derived_etag(series_list: list[Series], base: str) -> str:
         tags.append(current.metadata_etag)
     digest = hashlib.sha256("|".join([base, *tags]).encode()).hexdigest()[:32]
     return f'"{digest}"'
-
-
-@dicomweb_endpoint(write=False)
-def study_metadata(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str) -> Any:
-    return _metadata(request, tenant, actor, kw)
-
-
-@dicomweb_endpoint(write=False)
-def series_metadata(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str) -> Any:
-    return _metadata(request, tenant, actor, kw)
-
-
-@dicomweb_endpoint(write=False)
-def instance_metadata(
-    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str
-) -> Any:
-    return _metadata(request, tenant, actor, kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,6 +528,20 @@ def _rendered(
         return error_response(status, str(exc))
     _audit_instances(kind, tenant, actor, [instance], **detail)
     return HttpResponse(image, content_type=media)
+
+
+def _view(impl: Callable[[HttpRequest, Tenant, audit.Actor, dict[str, str]], Any]) -> Any:
+    """One endpoint per level (study, series, instance) over the same implementation."""
+
+    @dicomweb_endpoint(write=False)
+    def view(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kw: str) -> Any:
+        return impl(request, tenant, actor, kw)
+
+    return view
+
+
+retrieve_study = retrieve_series = retrieve_instance = _view(_retrieve)
+study_metadata = series_metadata = instance_metadata = _view(_metadata)
 
 
 def _rendered_view(thumbnail: bool) -> Any:
