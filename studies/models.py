@@ -164,6 +164,11 @@ class Study(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant", "study_date"], name="study_tenant_date"),
+            # The order of every study search (studies/query): with a limit, the planner walks
+            # this and stops at the limit instead of sorting every match.
+            models.Index(
+                fields=["tenant", "-study_date", "-study_time", "-id"], name="study_tenant_order"
+            ),
             models.Index(fields=["tenant", "accession_number"], name="study_tenant_accession"),
             models.Index(fields=["tenant", "patient"], name="study_tenant_patient"),
             models.Index(fields=["tenant", "-last_instance_at"], name="study_tenant_recent"),
@@ -257,6 +262,10 @@ class Instance(models.Model):
     rescale_intercept = models.FloatField(null=True, blank=True)
     rescale_slope = models.FloatField(null=True, blank=True)
     has_pixel_data = models.BooleanField(default=False)
+    # Where the Pixel Data value starts in the stored object and its length field (0xFFFFFFFF when
+    # encapsulated): a native frame is then one ranged read (studies/imaging/frames.py).
+    pixel_data_offset = models.BigIntegerField(null=True, blank=True)
+    pixel_data_length = models.BigIntegerField(null=True, blank=True)
     # Problems met while reading an odd but usable file (codes only).
     warnings = models.JSONField(default=list, blank=True)
     indexed_at = models.DateTimeField(default=timezone.now)

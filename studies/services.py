@@ -295,6 +295,10 @@ def _parse(receipt: Receipt) -> _Parsed:
     except UnreadableObject as exc:
         return _Parsed(receipt, problem=str(exc))
     attrs = extract(header.dataset, has_pixel_data=header.has_pixel_data)
+    attrs.pixel_data_offset = header.pixel_data_offset
+    attrs.pixel_data_length = (
+        header.pixel_data_length if header.pixel_data_offset is not None else None
+    )
     # The stored bytes say how they are encoded (their File Meta), whatever the sender declared.
     receipt.transfer_syntax_uid = header.transfer_syntax_uid or receipt.transfer_syntax_uid
     if not attrs.sop_instance_uid and receipt.sop_instance_uid:
@@ -456,6 +460,8 @@ _INSTANCE_FIELDS = (
     "rescale_intercept",
     "rescale_slope",
     "has_pixel_data",
+    "pixel_data_offset",
+    "pixel_data_length",
     "warnings",
 )
 

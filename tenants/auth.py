@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import authentication, exceptions
 
 from .models import ApiToken, User
 
 _MALFORMED = "Malformed bearer token."
 _INVALID = "Invalid, expired or revoked token."
+
+
+_TOKEN_SQL = (
+    "SELECT u.*, t.id AS x_token_id, t.name AS x_name, t.secret_hash AS x_secret_hash,"
+    " t.created_at AS x_created_at, t.expires_at AS x_expires_at, t.revoked_at AS x_revoked_at,"
+    " t.last_used_at AS x_last_used_at"
+    f" FROM {ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.id = t.user_id"
+    " WHERE t.prefix = %s"
+)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A timestamp column read outside the model's own columns: SQLite gives it as naive UTC
+    (a datetime or text), PostgreSQL as an aware datetime."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
 
 
 class TokenError(Exception):
@@ -36,10 +59,27 @@ def resolve_token(raw: str) -> tuple[User, ApiToken]:
     if len(parts) != 3 or parts[0] != "sky" or not parts[1] or not parts[2]:
         raise TokenError(_MALFORMED)
     _, prefix, secret = parts
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
-    if token is None or not hmac.compare_digest(token.secret_hash, ApiToken.hash_secret(secret)):
+    # One raw statement: this runs on every API request, and building the ORM query would cost
+    # more than running it.
+    user = next(iter(User.objects.raw(_TOKEN_SQL, [prefix])), None)
+    if user is None:
         raise TokenError(_INVALID)
-    if not token.is_usable() or not token.user.is_active:
+    row: Any = user  # the token's columns ride along as x_* attributes
+    if not hmac.compare_digest(row.x_secret_hash, ApiToken.hash_secret(secret)):
+        raise TokenError(_INVALID)
+    token = ApiToken(
+        id=row.x_token_id,
+        user=user,
+        name=row.x_name,
+        prefix=prefix,
+        secret_hash=row.x_secret_hash,
+        created_at=_moment(row.x_created_at) or timezone.now(),
+        expires_at=_moment(row.x_expires_at),
+        revoked_at=_moment(row.x_revoked_at),
+        last_used_at=_moment(row.x_last_used_at),
+    )
+    token._state.adding, token._state.db = False, user._state.db  # a loaded row, not a new one
+    if not token.is_usable() or not user.is_active:
         raise TokenError(_INVALID)
     now = timezone.now()
     # Touch last_used_at at most once a minute: a busy client must not write on every request.

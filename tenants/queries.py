@@ -6,10 +6,22 @@ else, so a caller can never learn that another tenant's object exists.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import AllowedCaller, CalledAETitle, Membership, ReadingAgreement, Role, Tenant, User
+from .models import (
+    AllowedCaller,
+    CalledAETitle,
+    Membership,
+    ReadingAgreement,
+    ReadingGroup,
+    Role,
+    Tenant,
+    User,
+)
 
 # Roles that see every study of a tenant. Referring physicians see only their own patients
 # (their portal comes with the security issue), so they are not in this set.
@@ -45,18 +57,57 @@ def storable_tenants(user: User) -> QuerySet[Tenant]:
     return _tenants_with(user, TENANT_STORE_ROLES, GROUP_STORE_ROLES)
 
 
-def get_readable_tenant(user: User, slug: str) -> Tenant:
-    tenant = readable_tenants(user).filter(slug=slug).first()
-    if tenant is None:
+@dataclass(frozen=True)
+class _TenantStatement:
+    """``_tenants_with(...).filter(slug=...)`` as one SQL statement, written once.
+
+    Every DICOMweb request asks this; building the ORM query costs more than running it, so the
+    hot path runs the statement directly. tests/tenants/test_tenant_access.py checks that both
+    forms agree.
+    """
+
+    tenant_roles: tuple[str, ...]
+    group_roles: tuple[str, ...]
+
+    @cached_property
+    def sql(self) -> str:
+        t, m, a, g = (
+            Tenant._meta.db_table,
+            Membership._meta.db_table,
+            ReadingAgreement._meta.db_table,
+            ReadingGroup._meta.db_table,
+        )
+        tenant_in = ", ".join(["%s"] * len(self.tenant_roles))
+        group_in = ", ".join(["%s"] * len(self.group_roles))
+        return (
+            f"SELECT * FROM {t} WHERE slug = %s AND is_active AND ("
+            f" EXISTS (SELECT 1 FROM {m} WHERE {m}.user_id = %s AND {m}.tenant_id = {t}.id"
+            f"  AND {m}.role IN ({tenant_in}))"
+            f" OR EXISTS (SELECT 1 FROM {a} JOIN {g} ON {g}.id = {a}.group_id"
+            f"  JOIN {m} ON {m}.group_id = {g}.id"
+            f"  WHERE {a}.tenant_id = {t}.id AND {a}.is_active AND {g}.is_active"
+            f"  AND {m}.user_id = %s AND {m}.role IN ({group_in})))"
+        )
+
+    def first(self, user: User, slug: str) -> Tenant:
+        if not user.is_authenticated or not user.is_active:
+            raise Http404("No such tenant.")
+        params = [slug, user.pk, *self.tenant_roles, user.pk, *self.group_roles]
+        for tenant in Tenant.objects.raw(self.sql, params):
+            return tenant
         raise Http404("No such tenant.")
-    return tenant
+
+
+_READABLE = _TenantStatement(tuple(sorted(TENANT_READ_ROLES)), tuple(sorted(GROUP_READ_ROLES)))
+_STORABLE = _TenantStatement(tuple(sorted(TENANT_STORE_ROLES)), tuple(sorted(GROUP_STORE_ROLES)))
+
+
+def get_readable_tenant(user: User, slug: str) -> Tenant:
+    return _READABLE.first(user, slug)
 
 
 def get_storable_tenant(user: User, slug: str) -> Tenant:
-    tenant = storable_tenants(user).filter(slug=slug).first()
-    if tenant is None:
-        raise Http404("No such tenant.")
-    return tenant
+    return _STORABLE.first(user, slug)
 
 
 def is_tenant_admin(user: User, tenant: Tenant) -> bool:

@@ -74,6 +74,9 @@ class IndexAttributes:
     rescale_intercept: float | None = None
     rescale_slope: float | None = None
     has_pixel_data: bool = False
+    # Where the native Pixel Data value lies in the stored object (studies/imaging/frames.py).
+    pixel_data_offset: int | None = None
+    pixel_data_length: int | None = None
     warnings: list[str] = field(default_factory=list)
 
 

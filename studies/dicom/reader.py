@@ -17,7 +17,8 @@ from pydicom.filereader import read_partial
 from pydicom.tag import BaseTag, Tag
 
 BLOCK = 64 * 1024
-PIXEL_TAGS = {Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)}
+PIXEL_DATA = Tag(0x7FE0, 0x0010)
+PIXEL_TAGS = {PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)}
 
 
 class RangeReader(io.RawIOBase):
@@ -92,6 +93,9 @@ class Header:
     truncated: bool = False
     # The Pixel Data element's length field (0xFFFFFFFF when encapsulated), if it has one.
     pixel_data_length: int | None = None
+    # Where the Pixel Data (7FE0,0010) value starts in the stored object; None when the object has
+    # none, or is deflated (positions in the inflated stream mean nothing in the stored bytes).
+    pixel_data_offset: int | None = None
 
 
 class UnreadableObject(Exception):
@@ -121,14 +125,15 @@ def read_header(fp: IO[bytes], *, size: int | None = None) -> Header:
     overruns = 0
     pixel_value_at = -1
     pixel_length = 0
+    pixel_tag: BaseTag | None = None
 
     def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
-        nonlocal seen_pixels, overruns, pixel_value_at, pixel_length
+        nonlocal seen_pixels, overruns, pixel_value_at, pixel_length, pixel_tag
         if size is not None and length != 0xFFFFFFFF and fp.tell() + length > size:
             overruns += 1
         if tag in PIXEL_TAGS:
             seen_pixels = True
-            pixel_value_at, pixel_length = fp.tell(), length
+            pixel_value_at, pixel_length, pixel_tag = fp.tell(), length, tag
             return True
         return False
 
@@ -157,4 +162,7 @@ def read_header(fp: IO[bytes], *, size: int | None = None) -> Header:
         transfer_syntax_uid=ts,
         truncated=truncated,
         pixel_data_length=pixel_length if seen_pixels else None,
+        pixel_data_offset=pixel_value_at
+        if pixel_tag == PIXEL_DATA and ts not in DEFLATED
+        else None,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .decode import PixelLocation, decoded_frames, locate
 from .errors import CannotDecode, FrameOutOfRange
-from .frames import FRAME_MEDIA_TYPES, Frames, read_frames
+from .frames import FRAME_MEDIA_TYPES, Frames, NativeLayout, read_frames
 from .metadata import BULK_THRESHOLD, absolute, bulk_value, instance_path, metadata_json
 from .render import THUMBNAIL_SIZE, RenderOptions, render
 from .transcode import to_explicit_le
@@ -35,6 +35,7 @@ __all__ = [
     "instance_path",
     "locate",
     "metadata_json",
+    "NativeLayout",
     "read_frames",
     "render",
     "to_explicit_le",

@@ -66,7 +66,9 @@ def render(fp: IO[bytes], frame: int, options: RenderOptions, media_type: str) -
     where = locate(fp)
     where.check([frame])
     ds = where.dataset
-    [pixels] = decoded_frames(fp, [frame], ds if where.offset < 0 else None)
+    [pixels] = decoded_frames(
+        fp, [frame], ds if where.offset < 0 else None, syntax=str(where.syntax)
+    )
     if pixels.ndim == 3:
         # pydicom gives colour as RGB; scale deeper samples to 8 bits.
         top = float(2 ** int(ds.get("BitsStored", 8) or 8) - 1)

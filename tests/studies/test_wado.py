@@ -87,9 +87,20 @@ def test_frames_decoded_equal_pydicom_for_every_transfer_syntax(web, people, tok
         syntax = ds.file_meta.TransferSyntaxUID
         if syntax.is_little_endian and not syntax.is_compressed and not syntax.is_deflated:
             # Native little endian is already the decoded form: the frame as stored (YBR_422
-            # stays subsampled; pixel_array would have converted it).
+            # stays subsampled, two bytes a pixel; pixel_array would have converted it).
             size = ds.Rows * ds.Columns * ds.get("SamplesPerPixel", 1) * ds.BitsAllocated // 8
+            if ds.PhotometricInterpretation == "YBR_FULL_422":
+                size = size * 2 // 3
             assert body == ds.PixelData[:size], path.name
+            if frames > 1 and ds.BitsAllocated % 8 == 0:
+                # The last frame too: it is read at the offset recorded at ingest.
+                last = session.get(
+                    f"{_url(web, 'demo-hospital', ds)}/frames/{frames}",
+                    headers={"Accept": f"{MULTIPART_OCTETS}; transfer-syntax={ELE}"},
+                    timeout=60,
+                )
+                [(_, tail)] = parts(last)
+                assert tail == ds.PixelData[(frames - 1) * size : frames * size], path.name
         else:
             little = first.astype(first.dtype.newbyteorder("<"), copy=False)
             assert body == little.tobytes(), path.name
