@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve clean
+.PHONY: run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ run: $(STAMP)
 
 ## The whole suite on real PostgreSQL, Redis and SeaweedFS (started and stopped by the run).
 test: $(STAMP)
-	infra/ensure-debian-packages.sh dcmtk
+	infra/ensure-debian-packages.sh dcmtk chromium
 	$(PY) -m tests.harness -n 2
 
 lint: $(STAMP)

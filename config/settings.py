@@ -161,6 +161,7 @@ INSTALLED_APPS = [
     "tenants",
     "studies",
     "worklists",
+    "django_htmx",
     "reports",
     "viewer",
 ]
@@ -173,6 +174,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -328,6 +330,10 @@ CELERY_TASK_ROUTES = {
     "studies.tasks.index_receipts": {"queue": "ingest"},
     "studies.tasks.reconcile_receipts": {"queue": "ingest"},
     "studies.tasks.sweep_ready_studies": {"queue": "ingest"},
+    "worklists.tasks.create_item": {"queue": "ingest"},
+    "worklists.tasks.auto_assign": {"queue": "ingest"},
+    "worklists.tasks.housekeeping": {"queue": "ingest"},
+    "worklists.tasks.prefetch_priors": {"queue": "prefetch"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -338,6 +344,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 READY_SWEEP_SECONDS = env_float("SKYLIGHT_READY_SWEEP_SECONDS", 5.0, minimum=0.5)
+# Lease expiry, SLA escalation and the missed-item net of the worklist run this often.
+WORKLIST_HOUSEKEEPING_SECONDS = env_float(
+    "SKYLIGHT_WORKLIST_HOUSEKEEPING_SECONDS", 10.0, minimum=0.5
+)
 RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-ready-studies": {
@@ -347,6 +357,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-receipts": {
         "task": "studies.tasks.reconcile_receipts",
         "schedule": RECONCILE_SECONDS,
+    },
+    "worklist-housekeeping": {
+        "task": "worklists.tasks.housekeeping",
+        "schedule": WORKLIST_HOUSEKEEPING_SECONDS,
     },
 }
 
@@ -379,6 +393,12 @@ SKYLIGHT: dict[str, Any] = {
     "DEMO_PASSWORD": env_secret("SKYLIGHT_DEMO_PASSWORD"),
     # The demo tenants admit any calling AE title from these networks.
     "DEMO_CALLER_NETWORKS": env_networks("SKYLIGHT_DEMO_CALLER_NETWORKS", "127.0.0.0/8,::1/128"),
+    # Worklist: a claim lasts this long unless the reading page's heartbeat renews it.
+    "CLAIM_LEASE_SECONDS": env_int("SKYLIGHT_CLAIM_LEASE_SECONDS", 600, minimum=10),
+    # Priors shown with a work item: how many, and how old at most.
+    "PRIORS_COUNT": env_int("SKYLIGHT_PRIORS_COUNT", 3, minimum=0, maximum=20),
+    "PRIORS_MAX_AGE_DAYS": env_int("SKYLIGHT_PRIORS_MAX_AGE_DAYS", 3650, minimum=1),
+    "WORKLIST_HOUSEKEEPING_SECONDS": WORKLIST_HOUSEKEEPING_SECONDS,
     "READY_SWEEP_SECONDS": READY_SWEEP_SECONDS,
     "RECONCILE_SECONDS": RECONCILE_SECONDS,
 }

@@ -10,5 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("studies.api_urls")),
+    path("api/worklist/", include("worklists.api_urls")),
+    path("worklist/", include("worklists.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

@@ -51,6 +51,9 @@ class Tenant(models.Model):
         default=default_quiet_period,
         help_text="A study becomes ready to read after this many seconds without a new instance.",
     )
+    # Where the hospital is, for licensing: a radiologist reads for it only with a licence valid
+    # here. Blank: no licence is required (a hospital reading its own studies, say).
+    jurisdiction = models.CharField(max_length=32, blank=True, help_text='e.g. "US-CA".')
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -241,6 +244,10 @@ class ReadingAgreement(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agreements")
     group = models.ForeignKey(ReadingGroup, on_delete=models.CASCADE, related_name="agreements")
     is_active = models.BooleanField(default=True)
+    # What the agreement covers; an empty list covers everything of that kind.
+    modalities = models.JSONField(default=list, blank=True, help_text='e.g. ["CT", "MR"].')
+    subspecialties = models.JSONField(default=list, blank=True, help_text='e.g. ["neuro"].')
+    priority_codes = models.JSONField(default=list, blank=True, help_text='e.g. ["stat"].')
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -314,6 +321,22 @@ class AuditAction(models.TextChoices):
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"
     ACCESS_DENIED = "access.denied"
+    # The reading worklist (worklists/)
+    WORKLIST_LIST = "worklist.list"
+    ITEM_CREATED = "worklist.item.created"
+    ITEM_VIEW = "worklist.item.view"
+    ITEM_CLAIM = "worklist.item.claim"
+    ITEM_HEARTBEAT_LOST = "worklist.item.lease_lost"
+    ITEM_RELEASE = "worklist.item.release"
+    ITEM_LEASE_EXPIRED = "worklist.item.lease_expired"
+    ITEM_REASSIGN = "worklist.item.reassign"
+    ITEM_ASSIGN = "worklist.item.assign"
+    ITEM_DECLINE = "worklist.item.decline"
+    ITEM_SLA_PAUSE = "worklist.item.sla_pause"
+    ITEM_SLA_RESUME = "worklist.item.sla_resume"
+    ITEM_ESCALATE = "worklist.item.escalate"
+    ITEM_PRIORITY = "worklist.item.priority"
+    CREDENTIAL_CHANGE = "worklist.credential"
 
 
 class Outcome(models.TextChoices):

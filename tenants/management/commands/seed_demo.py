@@ -19,8 +19,8 @@ from tenants.models import (
 )
 
 DEMO_TENANTS = [
-    ("demo-hospital", "Demo Hospital", "DEMOHOSP"),
-    ("second-hospital", "Second Hospital", "SECONDHOSP"),
+    ("demo-hospital", "Demo Hospital", "DEMOHOSP", "US-CA"),
+    ("second-hospital", "Second Hospital", "SECONDHOSP", "US-NY"),
 ]
 # A C-MOVE destination on this machine, e.g. `storescp -aet DEMOVIEWER 11113`.
 DEMO_DESTINATION = ("demo-hospital", "DEMOVIEWER", "127.0.0.1", 11113)
@@ -56,10 +56,13 @@ class Command(BaseCommand):
         password, generated = demo_password()
         with transaction.atomic():
             tenants = {}
-            for slug, name, ae_title in DEMO_TENANTS:
+            for slug, name, ae_title, jurisdiction in DEMO_TENANTS:
                 tenant = Tenant.objects.filter(slug=slug).first() or services.create_tenant(
                     slug=slug, name=name
                 )
+                if not tenant.jurisdiction:
+                    tenant.jurisdiction = jurisdiction
+                    tenant.save(update_fields=["jurisdiction"])
                 tenants[slug] = tenant
                 if not CalledAETitle.objects.filter(ae_title=ae_title).exists():
                     services.add_called_ae_title(tenant=tenant, ae_title=ae_title)
@@ -97,6 +100,9 @@ class Command(BaseCommand):
                 target = {"tenant": tenants[tenant_slug]} if tenant_slug else {"group": group}
                 if not Membership.objects.filter(user=user, role=role, **target).exists():
                     services.add_membership(user=user, role=role, **target)
+            from worklists.demo import seed_worklist
+
+            seed_worklist(tenants, bob=User.objects.get(username="bob"))
         if not options["no_studies"]:
             from studies.demo import seed_studies
             from studies.dicom.synthetic import demo_studies

@@ -1,0 +1,4 @@
+"""Worklist pages (worklists/views.py), under /worklist/."""
+
+
+urlpatterns: list = []  # type: ignore[type-arg]
