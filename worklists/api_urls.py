@@ -1,4 +1,5 @@
 """REST API of the worklist (worklists/api.py), under /api/worklist/."""
 
+from django.urls import URLPattern
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns: list[URLPattern] = []

@@ -1,4 +1,5 @@
 """Worklist pages (worklists/views.py), under /worklist/."""
 
+from django.urls import URLPattern
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns: list[URLPattern] = []
