@@ -87,7 +87,7 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}{detail}"]
 
 
-class WorklistAPIView(APIView):
+class DetailErrors:
     """Errors as ``{"detail": ...}``: services' WorklistError with its status, validation errors
     flattened to one sentence (field errors also under ``errors``)."""
 
@@ -101,10 +101,14 @@ class WorklistAPIView(APIView):
             return Response({"detail": str(exc)}, status=exc.status)
         if isinstance(exc, queries.FilterError):
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        response = super().handle_exception(exc)
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
         if isinstance(exc, ValidationError):
             response.data = {"detail": " ".join(_flatten(exc.detail)), "errors": exc.detail}
         return response
+
+
+class WorklistAPIView(DetailErrors, APIView):
+    """An API view whose scope is the caller's coverage (no tenant in the URL)."""
 
     def actor(self) -> audit.Actor:
         return audit.Actor.for_user(
@@ -549,6 +553,7 @@ def privilege_candidates(user: User) -> QuerySet[User]:
 
 
 class CredentialViewSet(
+    DetailErrors,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,

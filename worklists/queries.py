@@ -167,17 +167,22 @@ def view_counts(
     """How many items each saved view holds, in one query."""
     now = now or timezone.now()
     clauses = eligibility.coverage(user, now.date())
-    base = worklist(user, Filters(), now=now, clauses=clauses).order_by()
     aggregates = {}
+    # The rows counted over: open items, and completed or canceled ones when a view asks for them
+    # (a view of completed items counted over open items only would always show 0).
+    states = set(OPEN_STATES)
     for view in views:
         try:
             filters = Filters.parse(view.filters)
         except FilterError:
             continue
+        if filters.state in ("completed", "canceled"):
+            states.add(ItemState(filters.state))
         ids = worklist(user, filters, now=now, clauses=clauses).order_by().values("id")
         aggregates[f"v{view.pk}"] = Count("id", filter=Q(id__in=ids))
     if not aggregates:
         return {}
+    base = WorkItem.objects.filter(eligibility.visible_q(clauses), state__in=sorted(states))
     row = base.aggregate(**aggregates) if aggregates else {}
     return {int(k[1:]): v for k, v in row.items()}
 

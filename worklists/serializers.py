@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import datetime
 from typing import Any
@@ -238,7 +239,8 @@ class _CredentialSerializer(serializers.ModelSerializer):
         # Model.clean() rules (dates, at least one modality) on the merged result.
         from django.core.exceptions import ValidationError as DjangoValidationError
 
-        instance = self.instance or self.Meta.model()
+        # A copy: a refused change must not linger on the instance the view compares against.
+        instance = copy.copy(self.instance) if self.instance else self.Meta.model()
         for name, value in attrs.items():
             setattr(instance, name, value)
         try:

@@ -169,7 +169,9 @@ def test_a_heartbeat_extends_the_lease_and_a_wrong_token_has_lost_it(web, readin
     assert "ended" in lost.json()["detail"]
     _assert_audited(AuditAction.ITEM_HEARTBEAT_LOST, item, reading.bob, "failure")
     bad = bob.post(f"items/{item.pk}/heartbeat/", {"lease_token": "not-a-token"})
-    assert bad.status_code == 400 and bad.json()["detail"] == "The lease token is not a valid token."
+    assert (
+        bad.status_code == 400 and bad.json()["detail"] == "The lease token is not a valid token."
+    )
     missing = bob.post(f"items/{item.pk}/heartbeat/", {})
     assert missing.status_code == 400 and "lease_token" in missing.json()["detail"]
 
@@ -222,9 +224,12 @@ def test_reassigning_to_an_ineligible_radiologist_is_refused(web, reading, token
     assert refused.json() == {"detail": "Dave is not credentialed to read this study."}
     unknown = grace.post(f"items/{item.pk}/reassign/", {"to": "nobody", "reason": "cover"})
     assert unknown.status_code == 400
-    assert Api(web, token_for(reading.bob)).post(
-        f"items/{item.pk}/reassign/", {"to": "erin", "reason": "cover"}
-    ).status_code == 403
+    assert (
+        Api(web, token_for(reading.bob))
+        .post(f"items/{item.pk}/reassign/", {"to": "erin", "reason": "cover"})
+        .status_code
+        == 403
+    )
 
     moved = grace.post(f"items/{item.pk}/reassign/", {"to": "erin", "reason": "cover"})
     assert moved.status_code == 200, moved.text

@@ -53,9 +53,7 @@ def test_dave_without_a_privilege_sees_nothing_and_gets_404_on_an_item(web, read
     assert dave.post(f"items/{item.pk}/claim/").status_code == 404
 
 
-def test_erin_sees_only_second_hospital_ct_not_mr_despite_her_mr_privilege(
-    web, reading, token_for
-):
+def test_erin_sees_only_second_hospital_ct_not_mr_despite_her_mr_privilege(web, reading, token_for):
     second_ct = reading.item(reading.people.second)
     second_mr = reading.item(reading.people.second, modality="MR", description="MR KNEE")
     reading.item(reading.people.demo)
