@@ -650,3 +650,29 @@ def test_sla_remaining_is_frozen_while_paused(reading):
     expected = int((item.sla_due_at - paused_at).total_seconds())
     assert WorkItemSerializer(item, context=later).data["sla_remaining_seconds"] == expected
     assert isinstance(parse_datetime(WorkItemSerializer(item).data["sla_due_at"]), datetime)
+
+
+def test_the_item_detail_lists_its_priors_newest_first(web, reading, token_for):
+    from tests.worklists.conftest import make_study
+    from worklists import priors
+
+    older = make_study(
+        reading.people.demo, patient_id="P-PRIOR", description="CT ABDOMEN 2019",
+        arrived_minutes_ago=600000,
+    )  # fmt: skip
+    item = reading.item(reading.people.demo, patient_id="P-PRIOR")
+    # Another patient's study is never a prior.
+    make_study(reading.people.demo, patient_id="P-OTHER", arrived_minutes_ago=900)
+    priors.prefetch(item.pk)
+    body = Api(web, token_for(reading.bob)).get(f"items/{item.pk}/").json()
+    assert body["priors"] == [
+        {
+            "study_instance_uid": older.study_instance_uid,
+            "study_date": older.study_date.isoformat(),
+            "study_description": "CT ABDOMEN 2019",
+            "modalities": ["CT"],
+            "rank": 1,
+            "warmed": True,
+            "reports": [],
+        }
+    ]
