@@ -68,6 +68,7 @@ def test_a_claim_in_one_browser_removes_the_study_from_the_others_list(web, read
             bob.click(f"{row} button.claim")
             bob.wait_for_url(f"{web.url}/worklist/items/{item.pk}/")
             assert "You hold this study" in bob.inner_text("#claim-status")
+            bob.screenshot(path=folder / "worklist-item-bob-holds.png", full_page=True)
             # Hank did nothing: his list's poll takes the study away.
             hank.wait_for_selector(row, state="detached", timeout=5000)
             assert "SHARED" not in hank.inner_text("#worklist-rows")
