@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
 ## Benchmarks, side by side with Orthanc (see docs/performance.md).
-bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve: $(STAMP)
+bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist: $(STAMP)
 	infra/ensure-debian-packages.sh dcmtk orthanc orthanc-dicomweb
 	$(PY) -m bench.run $(@:bench-%=%)
 

@@ -1,6 +1,7 @@
 """Side-by-side benchmarks of Skylight and Orthanc over DIMSE and DICOMweb.
 
-    python -m bench.run cstore|stow|stow-1g|query|retrieve|all [--target skylight|orthanc|both]
+    python -m bench.run cstore|stow|stow-1g|query|retrieve|worklist|all \
+        [--target skylight|orthanc|both]
 
 Skylight is the one already running (by default infra/run-production-local.sh: web on :8000,
 SCP on :11112, tenant demo-hospital called as DEMOHOSP, a token issued for alice from the
@@ -13,6 +14,10 @@ A table is printed and everything is written as JSON under bench/results/.
 ``query`` and ``retrieve`` (bench/query.py, bench/retrieve.py) measure latency instead: many small
 requests per variant on one kept-alive connection, p50/p95/p99, in blocks that alternate the
 targets, each block after a quiet-CPU wait.
+
+``worklist`` (bench/worklist.py) is Skylight only, since Orthanc has no reading worklist: 50
+simulated radiologists poll their list while a stream of claims and releases runs, p50/p95/p99.
+Alone it starts no Orthanc.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import cstore, query, retrieve, stow, stow_big
+from . import cstore, query, retrieve, stow, stow_big, worklist
 from .common import (
     CACHE,
     Study,
@@ -49,8 +54,8 @@ from .common import (
 from .launch import orthanc, skylight
 from .targets import Target, issue_token, orthanc_target, skylight_target
 
-BENCHMARKS = ("cstore", "stow", "stow-1g", "query", "retrieve")
-LATENCY = {"query": query.run, "retrieve": retrieve.run}
+BENCHMARKS = ("cstore", "stow", "stow-1g", "query", "retrieve", "worklist")
+LATENCY = {"query": query.run, "retrieve": retrieve.run, "worklist": worklist.run}
 SEED_SPAN = 10_000  # seeds one benchmark may use: 1000 per variant, one per run
 
 
@@ -124,7 +129,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--steal-retries", type=int, default=3, help="new attempts per voided run")
     d.add_argument("--max-busy", type=float, default=0.15, help="CPU share counted as quiet")
     query.add_arguments(p)
-    return p.parse_args(argv)
+    worklist.add_arguments(p)
+    args = p.parse_args(argv)
+    if args.benchmark == "worklist" and args.target != "skylight":
+        args.target = "skylight"  # nothing to compare with: Orthanc has no reading worklist
+    return args
 
 
 def open_targets(args: argparse.Namespace, stack: ExitStack) -> list[Target]:
