@@ -182,9 +182,11 @@ class ItemList(WorklistAPIView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         filters, used = filters_from(self.user, request.query_params)
-        items = queries.worklist(self.user, filters, now=now).select_related("study")
+        items = queries.worklist(self.user, filters, now=now)
         paginator = self.pagination_class()
-        page = list(paginator.paginate_queryset(items, request, view=self) or [])
+        # The page's ids first, then their rows (queries.rows explains why).
+        ids = paginator.paginate_queryset(items.values_list("id", flat=True), request, view=self)
+        page = queries.rows(list(ids or []))
         by_tenant: dict[int, list[int]] = defaultdict(list)
         tenants: dict[int, Tenant] = {}
         for item in page:

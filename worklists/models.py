@@ -229,6 +229,18 @@ class WorkItem(models.Model):
                 name="workitem_open_order",
                 condition=Q(state__in=["scheduled", "in_progress"]),
             ),
+            # What the coverage clauses filter on, and the default order: with these the list
+            # is an index scan that stops at the page (bench/worklist.py, docs/performance.md).
+            models.Index(
+                fields=["tenant", "modality", "subspecialty"],
+                name="workitem_open_cover",
+                condition=Q(state__in=["scheduled", "in_progress"]),
+            ),
+            models.Index(
+                fields=["priority_rank", "sla_due_at", "id"],
+                name="workitem_open_rank",
+                condition=Q(state__in=["scheduled", "in_progress"]),
+            ),
             models.Index(fields=["tenant", "patient"], name="workitem_tenant_patient"),
             models.Index(fields=["holder", "state"], name="workitem_holder_state"),
             models.Index(

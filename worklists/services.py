@@ -275,8 +275,13 @@ def visible_item(user: User, item_id: int) -> WorkItem:
         .filter(pk=item_id)
         .first()
     )
-    if item is None or not (eligibility.may_read(user, item) or can_manage(user, item)):
+    if item is None:
         raise NotVisible("No such work item.")
+    readable = eligibility.may_read(user, item)
+    if not (readable or can_manage(user, item)):
+        raise NotVisible("No such work item.")
+    # Remembered for this request, so a claim that follows does not compute the coverage again.
+    item._readable_by = user.pk if readable else None  # type: ignore[attr-defined]
     return item
 
 
@@ -302,7 +307,8 @@ def claim(
     """Take the item for reading. Exactly one of any number of simultaneous callers wins; the
     others get Conflict naming the holder and since when. Claiming an item you hold renews it."""
     now = now or timezone.now()
-    if not eligibility.may_read(user, item):
+    known = getattr(item, "_readable_by", None) == user.pk
+    if not known and not eligibility.may_read(user, item):
         _record(AuditAction.ITEM_CLAIM, item, actor, Outcome.FAILURE, why="not eligible")
         raise NotAllowed("You are not credentialed to read this study.")
     token = uuid.uuid4()

@@ -177,7 +177,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
     clauses = eligibility.coverage(user, now.date())
     items: list[WorkItem] = []
     if not error:
-        items = list(queries.worklist(user, filters, now=now, clauses=clauses)[: LIST_LIMIT + 1])
+        listed = queries.worklist(user, filters, now=now, clauses=clauses)
+        items = queries.rows(queries.page_ids(listed, 0, LIST_LIMIT + 1))
     more = len(items) > LIST_LIMIT
     items = items[:LIST_LIMIT]
     _audit_list(request, items, filters)
