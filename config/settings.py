@@ -330,7 +330,6 @@ CELERY_TASK_ROUTES = {
     "studies.tasks.index_receipts": {"queue": "ingest"},
     "studies.tasks.reconcile_receipts": {"queue": "ingest"},
     "studies.tasks.sweep_ready_studies": {"queue": "ingest"},
-    "worklists.tasks.create_item": {"queue": "ingest"},
     "worklists.tasks.auto_assign": {"queue": "ingest"},
     "worklists.tasks.housekeeping": {"queue": "ingest"},
     "worklists.tasks.prefetch_priors": {"queue": "prefetch"},

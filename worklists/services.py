@@ -215,11 +215,28 @@ def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def after_create(item: WorkItem) -> None:
-    """Queue what a new item needs: prior studies, then auto-assignment."""
+    """Queue what a new item needs, and only that: its priors when the patient has other ready
+    studies here, auto-assignment when a group reading for the tenant switched it on."""
+    from studies.models import Study
+
     from . import tasks
 
-    transaction.on_commit(lambda: tasks.prefetch_priors.delay(item.pk))
-    transaction.on_commit(lambda: tasks.auto_assign.delay(item.tenant_id))
+    has_priors = (
+        Study.objects.filter(
+            tenant_id=item.tenant_id, patient_id=item.patient_id, state=StudyState.READY
+        )
+        .exclude(work_item_link__item=item)
+        .exists()
+    )
+    if has_priors:
+        transaction.on_commit(lambda: tasks.prefetch_priors.delay(item.pk))
+    if AutoAssignment.objects.filter(
+        enabled=True,
+        group__is_active=True,
+        group__agreements__tenant_id=item.tenant_id,
+        group__agreements__is_active=True,
+    ).exists():
+        transaction.on_commit(lambda: tasks.auto_assign.delay(item.tenant_id))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,15 +20,6 @@ _RETRY = {
 
 
 @shared_task(**_RETRY)
-def create_item(study_id: int) -> bool:
-    """Queue "ingest": the item of a study that just became ready."""
-    ensured = services.ensure_item(study_id)
-    if ensured is not None and ensured.created:
-        services.after_create(ensured.item)
-    return bool(ensured and ensured.created)
-
-
-@shared_task(**_RETRY)
 def prefetch_priors(item_id: int) -> int:
     """Queue "prefetch": find the item's relevant priors and warm their derived data."""
     return priors.prefetch(item_id)

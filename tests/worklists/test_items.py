@@ -32,8 +32,8 @@ from worklists.models import (
 
 @pytest.mark.smoke
 def test_a_study_that_becomes_ready_gets_exactly_one_work_item(people, indexer):
-    """The real path: ingest, the quiet period passes, the ready sweep fires ``study_ready``; the
-    worklist's task (a worker in production, in-process in the embedded mode) makes the item."""
+    """The real path: ingest, the quiet period passes, the ready sweep fires ``study_ready`` and
+    the worklist makes the item in the sweeping process."""
     path = get_testdata_file("CT_small.dcm")
     ingest_now(people.demo, [open(path, "rb").read()])
     uid = str(dcmread(path).StudyInstanceUID)
