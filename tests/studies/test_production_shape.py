@@ -28,9 +28,14 @@ PATIENT_ID = "PHI-7731-CANARY"
 def _private_broker() -> str:
     """A Redis database of this test's own, so the suite's shared worker cannot take its tasks."""
     import redis
+    from django.conf import settings
 
-    base, _, _ = _broker_url().rpartition("/")
-    url = f"{base}/15"
+    # The suite's workers use the databases after the configured one, one per xdist worker
+    # (conftest._broker_url); take the first after those.
+    base, _, first = settings.CELERY_BROKER_URL.rpartition("/")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    url = f"{base}/{(int(first or 0) + workers + 1) % 16}"
+    assert url != _broker_url()
     redis.Redis.from_url(url).flushdb()
     return url
 
