@@ -420,17 +420,22 @@ def release(
     return item
 
 
+def _freed(now: datetime) -> dict[str, Any]:
+    """The UPDATE that ends a claim: back on the list, unread again if it was only claimed."""
+    return {
+        "holder": None,
+        "lease_token": None,
+        "lease_expires_at": None,
+        "claimed_at": None,
+        "state": ItemState.SCHEDULED,
+        "reading_state": _unclaimed_state(),
+        "version": F("version") + 1,
+        "updated_at": now,
+    }
+
+
 def _free(item: WorkItem, now: datetime) -> None:
-    WorkItem.objects.filter(pk=item.pk).update(
-        holder=None,
-        lease_token=None,
-        lease_expires_at=None,
-        claimed_at=None,
-        state=ItemState.SCHEDULED,
-        reading_state=_unclaimed_state(),
-        version=F("version") + 1,
-        updated_at=now,
-    )
+    WorkItem.objects.filter(pk=item.pk).update(**_freed(now))
     item.refresh_from_db()
 
 
@@ -498,16 +503,7 @@ def expire_leases(*, now: datetime | None = None) -> int:
     for item in expired:
         lapsed = WorkItem.objects.filter(
             pk=item.pk, holder_id=item.holder_id, lease_token=item.lease_token
-        ).update(
-            holder=None,
-            lease_token=None,
-            lease_expires_at=None,
-            claimed_at=None,
-            state=ItemState.SCHEDULED,
-            reading_state=_unclaimed_state(),
-            version=F("version") + 1,
-            updated_at=now,
-        )
+        ).update(**_freed(now))
         if lapsed:
             count += 1
             _record(

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+import requests
 from django.utils import timezone
 
 _counter = itertools.count(1)
@@ -36,30 +37,38 @@ class Reading:
     grace: Any
     password: str
 
-    def item(
-        self,
-        tenant: Any = None,
-        *,
-        modality: str = "CT",
-        description: str = "CT ABDOMEN",
-        body_part: str = "ABDOMEN",
-        accession: str | None = None,
-        patient_id: str | None = None,
-        patient_name: str = "DOE^JANE",
-        arrived_minutes_ago: int = 5,
-        study_date: date | None = None,
-    ) -> Any:
-        return make_item(
-            tenant or self.people.demo,
-            modality=modality,
-            description=description,
-            body_part=body_part,
-            accession=accession,
-            patient_id=patient_id,
-            patient_name=patient_name,
-            arrived_minutes_ago=arrived_minutes_ago,
-            study_date=study_date,
-        )
+    def item(self, tenant: Any = None, **study: Any) -> Any:
+        """A work item of a new ready study (see ``make_study`` for the keywords)."""
+        return make_item(tenant or self.people.demo, **study)
+
+
+class Api:
+    """requests against the live server as one user, under /api/worklist/."""
+
+    def __init__(self, web: Any, token: str):
+        self.base = f"{web.url}/api/worklist"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return self.session.get(f"{self.base}/{path}", params=params, timeout=60)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        return self.session.post(f"{self.base}/{path}", json=body or {}, timeout=60)
+
+    def patch(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.session.patch(f"{self.base}/{path}", json=body, timeout=60)
+
+    def delete(self, path: str) -> requests.Response:
+        return self.session.delete(f"{self.base}/{path}", timeout=60)
+
+    def ids(self, **params: Any) -> list[int]:
+        response = self.get("items/", **params)
+        assert response.status_code == 200, response.text
+        return [row["id"] for row in response.json()["results"]]
+
+    def id_set(self, **params: Any) -> set[int]:
+        return set(self.ids(**params))
 
 
 def make_study(

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
+
+from tests.worklists.conftest import Api
 
 ITEM_FIELDS = {
     "id",
@@ -45,32 +46,6 @@ ITEM_FIELDS = {
     "escalated_at",
     "version",
 }
-
-
-class Api:
-    """requests against the live server as one user, under /api/worklist/."""
-
-    def __init__(self, web: Any, token: str):
-        self.base = f"{web.url}/api/worklist"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(f"{self.base}/{path}", params=params, timeout=60)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        return self.session.post(f"{self.base}/{path}", json=body or {}, timeout=60)
-
-    def patch(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.session.patch(f"{self.base}/{path}", json=body, timeout=60)
-
-    def delete(self, path: str) -> requests.Response:
-        return self.session.delete(f"{self.base}/{path}", timeout=60)
-
-    def ids(self, **params: Any) -> list[int]:
-        response = self.get("items/", **params)
-        assert response.status_code == 200, response.text
-        return [row["id"] for row in response.json()["results"]]
 
 
 def _actor(user: Any) -> Any:

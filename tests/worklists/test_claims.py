@@ -14,25 +14,7 @@ import requests
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-
-class Api:
-    """requests against the live server as one user, under /api/worklist/."""
-
-    def __init__(self, web: Any, token: str):
-        self.base = f"{web.url}/api/worklist"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(f"{self.base}/{path}", params=params, timeout=60)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        return self.session.post(f"{self.base}/{path}", json=body or {}, timeout=60)
-
-    def ids(self, **params: Any) -> set[int]:
-        response = self.get("items/", **params)
-        assert response.status_code == 200, response.text
-        return {row["id"] for row in response.json()["results"]}
+from tests.worklists.conftest import Api
 
 
 def _radiologist(reading: Any, name: str) -> Any:
@@ -77,7 +59,7 @@ def test_twenty_simultaneous_claimers_get_one_200_and_nineteen_409s_naming_the_w
     users = [_radiologist(reading, f"reader{n:02d}") for n in range(20)]
     apis = [Api(web, token_for(u)) for u in users]
     for api in apis:  # every session is open before the race starts
-        assert item.pk in api.ids()
+        assert item.pk in api.id_set()
     start = threading.Barrier(len(apis))
 
     def claim(api: Api) -> requests.Response:
@@ -133,14 +115,14 @@ def test_a_lapsed_lease_puts_the_item_back_on_another_radiologists_list(web, rea
     item = reading.item(reading.people.second)
     bob, erin = Api(web, token_for(reading.bob)), Api(web, token_for(reading.erin))
     assert bob.post(f"items/{item.pk}/claim/").status_code == 200
-    assert item.pk not in erin.ids()
+    assert item.pk not in erin.id_set()
     conflict = erin.post(f"items/{item.pk}/claim/")
     assert conflict.status_code == 409 and conflict.json()["holder"]["username"] == "bob"
 
     WorkItem.objects.filter(pk=item.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert item.pk in erin.ids()
+    assert item.pk in erin.id_set()
     row = next(r for r in erin.get("items/").json()["results"] if r["id"] == item.pk)
     assert row["holder"] is None  # a lapsed lease holds nothing
     taken = erin.post(f"items/{item.pk}/claim/")
@@ -238,7 +220,7 @@ def test_reassigning_to_an_ineligible_radiologist_is_refused(web, reading, token
     event = _assert_audited(AuditAction.ITEM_REASSIGN, item, reading.grace)
     assert event.detail["to_user"] == reading.erin.pk and event.detail["reason"] == "cover"
     # Erin now has it on her own list.
-    assert item.pk in Api(web, token_for(reading.erin)).ids(state="mine")
+    assert item.pk in Api(web, token_for(reading.erin)).id_set(state="mine")
 
 
 def test_a_radiologist_declines_an_item_assigned_to_them(web, reading, token_for):

@@ -8,37 +8,17 @@ ingest dispatcher, the broker connection), which then stalled later tests for mi
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import requests
 from django.utils import timezone
 
-
-class Api:
-    """requests against the live server as one user, under /api/worklist/."""
-
-    def __init__(self, web: Any, token: str):
-        self.base = f"{web.url}/api/worklist"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(f"{self.base}/{path}", params=params, timeout=30)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        return self.session.post(f"{self.base}/{path}", json=body or {}, timeout=30)
-
-    def ids(self, **params: Any) -> set[int]:
-        response = self.get("items/", **params)
-        assert response.status_code == 200, response.text
-        return {row["id"] for row in response.json()["results"]}
+from tests.worklists.conftest import Api
 
 
 def test_bob_sees_ct_items_of_both_hospitals(web, reading, token_for):
     demo_ct = reading.item(reading.people.demo)
     second_ct = reading.item(reading.people.second)
     bob = Api(web, token_for(reading.bob))
-    assert bob.ids() == {demo_ct.pk, second_ct.pk}
+    assert bob.id_set() == {demo_ct.pk, second_ct.pk}
     assert {row["tenant"]["slug"] for row in bob.get("items/").json()["results"]} == {
         "demo-hospital",
         "second-hospital",
@@ -48,7 +28,7 @@ def test_bob_sees_ct_items_of_both_hospitals(web, reading, token_for):
 def test_dave_without_a_privilege_sees_nothing_and_gets_404_on_an_item(web, reading, token_for):
     item = reading.item(reading.people.demo)
     dave = Api(web, token_for(reading.dave))
-    assert dave.ids() == set()
+    assert dave.id_set() == set()
     detail = dave.get(f"items/{item.pk}/")
     assert detail.status_code == 404
     assert detail.json() == {"detail": "No such work item."}
@@ -62,16 +42,16 @@ def test_erin_sees_only_second_hospital_ct_not_mr_despite_her_mr_privilege(web, 
     second_mr = reading.item(reading.people.second, modality="MR", description="MR KNEE")
     reading.item(reading.people.demo)
     erin = Api(web, token_for(reading.erin))
-    assert erin.ids() == {second_ct.pk}
+    assert erin.id_set() == {second_ct.pk}
     assert erin.get(f"items/{second_mr.pk}/").status_code == 404
     # Bob, whose group's agreement covers everything, does see the MR.
-    assert second_mr.pk in Api(web, token_for(reading.bob)).ids()
+    assert second_mr.pk in Api(web, token_for(reading.bob)).id_set()
 
 
 def test_fay_with_an_expired_licence_sees_nothing(web, reading, token_for):
     item = reading.item(reading.people.demo)
     fay = Api(web, token_for(reading.fay))
-    assert fay.ids() == set()
+    assert fay.id_set() == set()
     assert fay.get(f"items/{item.pk}/").status_code == 404
 
 
@@ -91,10 +71,10 @@ def test_a_neuro_item_is_for_neuro_privileges_only(web, reading, token_for):
     general = reading.item(reading.people.second, modality="MR", description="MR KNEE")
     assert neuro.subspecialty == "neuro" and general.subspecialty == ""
     erin, bob = Api(web, token_for(reading.erin)), Api(web, token_for(reading.bob))
-    assert general.pk in erin.ids() and neuro.pk not in erin.ids()
+    assert general.pk in erin.id_set() and neuro.pk not in erin.id_set()
     assert erin.get(f"items/{neuro.pk}/").status_code == 404
-    assert {neuro.pk, general.pk} <= bob.ids()
-    assert bob.ids(subspecialty="neuro") == {neuro.pk}
+    assert {neuro.pk, general.pk} <= bob.id_set()
+    assert bob.id_set(subspecialty="neuro") == {neuro.pk}
 
 
 def _noon(day: date) -> datetime:
@@ -172,4 +152,4 @@ def test_a_manager_who_may_not_read_sees_the_item_but_cannot_claim_it(web, readi
     assert claim.status_code == 403
     assert claim.json() == {"detail": "You are not credentialed to read this study."}
     # Not on her reading list either: she reads nothing herself.
-    assert grace.ids() == set()
+    assert grace.id_set() == set()
