@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist clean
+.PHONY: ohif run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,15 +13,19 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+## The OHIF viewer (npm @ohif/app), rewritten for /viewer/; does nothing once installed.
+ohif:
+	infra/install-ohif.sh
+
 ## Embedded mode: SQLite, local files, tasks in-process; web on :8000, DICOM on :11112.
-run: $(STAMP)
+run: $(STAMP) ohif
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runall
 
 ## The whole suite on real PostgreSQL, Redis and SeaweedFS (started and stopped by the run).
-test: $(STAMP)
+test: $(STAMP) ohif
 	infra/ensure-debian-packages.sh dcmtk chromium
 	$(PY) -m tests.harness -n 2
 

@@ -220,6 +220,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The OHIF viewer served at /viewer/: the prebuilt dist of npm @ohif/app, installed and rewritten
+# by infra/install-ohif.sh (never committed).
+OHIF_VERSION = "3.13.2"
+OHIF_DIST = (
+    Path(env_str("SKYLIGHT_OHIF_DIR", str(BASE_DIR / "var" / "ohif"))) / OHIF_VERSION / "dist"
+)
 STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

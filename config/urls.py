@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/", include("studies.api_urls")),
     path("api/worklist/", include("worklists.api_urls")),
     path("worklist/", include("worklists.urls")),
+    path("viewer/", include("viewer.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

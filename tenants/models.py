@@ -337,6 +337,7 @@ class AuditAction(models.TextChoices):
     ITEM_ESCALATE = "worklist.item.escalate"
     ITEM_PRIORITY = "worklist.item.priority"
     CREDENTIAL_CHANGE = "worklist.credential"
+    VIEWER_OPEN = "viewer.open"
 
 
 class Outcome(models.TextChoices):

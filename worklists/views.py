@@ -367,9 +367,11 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
         "verdicts": verdicts,
         "readers": list(readers.values()),
         "priorities": services.priorities_of(item.tenant) if manage else [],
-        "viewer_url": "/viewer/?"
+        # IHE Invoke Image Display style: the viewer checks access and opens the study.
+        "viewer_url": reverse("viewer:page", args=["viewer"])
+        + "?"
         + urlencode(
-            {"StudyInstanceUIDs": item.study.study_instance_uid, "tenant": item.tenant.slug}
+            {"StudyInstanceUIDs": item.study.study_instance_uid, "datasources": item.tenant.slug}
         ),
     }
     return render(request, "worklists/item.html", context)
