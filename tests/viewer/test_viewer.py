@@ -3,6 +3,7 @@ generated for each user, the client-side route fallback, and the launch check.""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -199,3 +200,21 @@ def test_another_tenants_study_is_not_found_and_says_nothing_about_it(web, peopl
         timeout=30,
     )
     assert qido.status_code == 404
+
+
+def test_the_worklist_item_page_links_to_a_launch_that_opens_its_study(web, people):
+    from tests.worklists.conftest import make_item
+
+    item = make_item(people.demo, patient_name="LINK^LENA")
+    alice = login(web, "alice", people.password)
+    page = alice.get(f"{web.url}/worklist/items/{item.pk}/", timeout=30)
+    assert page.status_code == 200 and "(placeholder)" not in page.text
+    link = re.search(r'<a class="button" id="open-viewer" href="([^"]+)"', page.text)
+    assert link, page.text[:2000]
+    href = html.unescape(link.group(1))
+    assert href.startswith("/viewer/viewer?StudyInstanceUIDs=")
+    opened = alice.get(f"{web.url}{href}", allow_redirects=False, timeout=30)
+    assert opened.status_code == 200 and "app-config.js?default=demo-hospital" in opened.text
+    assert AuditEvent.objects.filter(
+        action=AuditAction.VIEWER_OPEN, study_instance_uid=item.study.study_instance_uid
+    ).exists()
