@@ -98,7 +98,7 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
 
             charlie = logged_in(browser, web.url, "charlie", people.password)
             answered: list[Response] = []
-            charlie.on("response", lambda r: answered.append(r) if "/t/" in r.url else None)
+            charlie.context.on("response", lambda r: answered.append(r) if "/t/" in r.url else None)
             page = charlie.goto(launch)
             assert page is not None and page.status == 404
             assert "This study does not exist or you may not see it" in charlie.inner_text("main")
