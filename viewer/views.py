@@ -302,6 +302,8 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
     uids = _launch_uids(request)
     wanted = next((vs[-1] for k, vs in request.GET.lists() if k.lower() == "datasources"), "")
     if uids is None:
+        if not readable_tenants(user).exists():
+            return _not_found_page(request)  # OHIF with no data source shows only an error
         return _index(request, default="")
     launch = _launch_tenant(user, uids, wanted)
     if launch is None:

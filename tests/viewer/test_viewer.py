@@ -218,3 +218,13 @@ def test_the_worklist_item_page_links_to_a_launch_that_opens_its_study(web, peop
     assert AuditEvent.objects.filter(
         action=AuditAction.VIEWER_OPEN, study_instance_uid=item.study.study_instance_uid
     ).exists()
+
+
+def test_a_user_who_reads_no_hospital_gets_the_error_page_and_no_data_source(web, people):
+    from tenants.models import User
+
+    User.objects.create_user("dora", password=people.password)
+    dora = login(web, "dora", people.password)
+    page = dora.get(f"{web.url}/viewer/", timeout=30)
+    assert page.status_code == 404 and "you may not see it" in page.text
+    assert window_config(dora.get(f"{web.url}/viewer/app-config.js"))["dataSources"] == []

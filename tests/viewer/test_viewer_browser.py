@@ -72,10 +72,15 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
         try:
             alice = logged_in(browser, web.url, "alice", people.password)
             frames: list[int] = []
-            alice.on(
-                "response",
-                lambda r: frames.append(r.status) if "/frames/" in r.url else None,
-            )
+            failed: list[str] = []
+
+            def seen(response: Response) -> None:
+                if "/frames/" in response.url:
+                    frames.append(response.status)
+                if response.status >= 400:
+                    failed.append(f"{response.status} {response.url.split('?')[0]}")
+
+            alice.on("response", seen)
             alice.goto(launch)
             # Functional bound only: OHIF starting under software GL on 2 cores takes seconds.
             alice.wait_for_function(
@@ -89,6 +94,7 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
             stats = alice.evaluate(CANVAS_STATS)
             alice.screenshot(path=folder / "viewer-stack.png")
             assert frames and set(frames) == {200}
+            assert not failed, failed  # every chunk, worker and codec found under /viewer/
             # The phantom, not merely "not black": a body of soft tissue (mid grey) in air
             # (black), with cortical bone (vertebra, ribs, sternum) white.
             assert stats["dark"] > 0.10, stats
