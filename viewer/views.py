@@ -309,6 +309,8 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
     if launch is None:
         return _not_found_page(request)
     tenant, studies = launch
+    if request.method == "HEAD":  # a link checker's probe opens nothing
+        return _index(request, default=tenant.slug)
     actor = audit.Actor.for_user(user, address=request.META.get("REMOTE_ADDR"))
     audit.record_many(
         audit.build(

@@ -167,7 +167,9 @@ def test_a_launch_opens_a_readable_study_and_is_audited(web, people):
     assert response.status_code == 200
     assert '<div id="root">' in response.text
     assert 'src="/viewer/app-config.js?default=demo-hospital"' in response.text
-    opened = AuditEvent.objects.get(action=AuditAction.VIEWER_OPEN)
+    probe = alice.head(f"{web.url}/viewer/viewer", params={"StudyInstanceUIDs": CT_SMALL_STUDY})
+    assert probe.status_code == 200
+    opened = AuditEvent.objects.get(action=AuditAction.VIEWER_OPEN)  # one: the GET
     assert opened.actor_user == people.alice and opened.tenant == people.demo
     assert opened.study_instance_uid == CT_SMALL_STUDY and opened.patient_ref is not None
     # bob reads both hospitals; naming the one that holds the study works too.
