@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils._os import safe_join
 from django.views.decorators.http import require_safe
@@ -91,6 +92,46 @@ window.config.whiteLabeling = {
     }, 'Skylight');
   },
 };
+"""
+
+
+# OHIF sends no CSRF token, and DICOMweb writes (STOW-RS of a measurement SR) made with the
+# session cookie need one: add X-CSRFToken to every same-origin non-GET XHR/fetch under /t/.
+# The token is the csrftoken cookie when readable, otherwise the one rendered into the config.
+_CSRF = """\
+(function (rendered) {
+  function token() {
+    var m = document.cookie.match(/(?:^|;\\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : rendered;
+  }
+  function needsToken(method, url) {
+    if (/^(GET|HEAD|OPTIONS|TRACE)$/i.test(method || 'GET')) return false;
+    var u;
+    try { u = new URL(url, window.location.href); } catch (e) { return false; }
+    return u.origin === window.location.origin && u.pathname.indexOf('/t/') === 0;
+  }
+  var open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    this._skylightCsrf = needsToken(method, url);
+    return open.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function () {
+    if (this._skylightCsrf) this.setRequestHeader('X-CSRFToken', token());
+    return send.apply(this, arguments);
+  };
+  var nativeFetch = window.fetch;
+  if (nativeFetch) {
+    window.fetch = function (input, init) {
+      var request = new Request(input, init);
+      if (needsToken(request.method, request.url) && !request.headers.has('X-CSRFToken')) {
+        var headers = new Headers(request.headers);
+        headers.set('X-CSRFToken', token());
+        return nativeFetch.call(window, new Request(request, {headers: headers}));
+      }
+      return nativeFetch.call(window, request);
+    };
+  }
+})(%s);
 """
 
 
@@ -220,7 +261,12 @@ def app_config_js(request: HttpRequest) -> HttpResponse:
     wanted = request.GET.get("default", "")
     default = wanted if wanted in slugs else (slugs[0] if slugs else "")
     config = json.dumps(app_config(tenants, request, default), indent=2)
-    body = f"// Skylight: generated for this user, per request.\nwindow.config = {config};\n{_LOGO}"
+    # get_token also sets the CSRF cookie on this response if the browser has none.
+    csrf = _CSRF % json.dumps(get_token(request))
+    body = (
+        f"// Skylight: generated for this user, per request.\nwindow.config = {config};\n"
+        f"{_LOGO}{csrf}"
+    )
     return _script(body, cache="no-store")
 
 
@@ -281,6 +327,9 @@ def _index(request: HttpRequest, default: str) -> HttpResponse:
         html = html.replace(
             'src="/viewer/app-config.js"', f'src="/viewer/app-config.js?default={default}"', 1
         )
+    # The page, not the dist's files (they would vary on Cookie): make sure the CSRF cookie
+    # exists for the token app-config.js adds to DICOMweb writes.
+    get_token(request)
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-store"
     return response

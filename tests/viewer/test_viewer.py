@@ -230,3 +230,32 @@ def test_a_user_who_reads_no_hospital_gets_the_error_page_and_no_data_source(web
     page = dora.get(f"{web.url}/viewer/", timeout=30)
     assert page.status_code == 404 and "you may not see it" in page.text
     assert window_config(dora.get(f"{web.url}/viewer/app-config.js"))["dataSources"] == []
+
+
+def test_the_config_adds_the_csrf_token_that_session_writes_need(web, people):
+    """OHIF sends no CSRF token; the generated config adds it (the browser test stores through
+    it). Without it a session's STOW-RS is refused, so that test fails if the snippet breaks."""
+    alice = login(web, "alice", people.password)
+    del alice.cookies["csrftoken"]
+    page = alice.get(f"{web.url}/viewer/", timeout=30)
+    assert page.status_code == 200 and "csrftoken" in page.cookies  # the page sets it
+    script = alice.get(f"{web.url}/viewer/app-config.js", timeout=30).text
+    assert "X-CSRFToken" in script and "XMLHttpRequest.prototype.open" in script
+    rendered = re.search(r'\}\)\("([A-Za-z0-9]{64})"\);\n$', script)
+    assert rendered, script[-300:]
+    body = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    boundary = "skylight-viewer-test"
+    multipart = (
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+        + body
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'}
+    url = f"{web.dicomweb('demo-hospital')}/studies"
+    refused = alice.post(url, data=multipart, headers=headers, timeout=30)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    # The token the config renders is accepted, as the snippet sends it.
+    accepted = alice.post(
+        url, data=multipart, headers={**headers, "X-CSRFToken": rendered.group(1)}, timeout=30
+    )
+    assert accepted.status_code == 200, accepted.text

@@ -4,14 +4,19 @@ URL gets the error page and no DICOMweb answer with data."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, Response, sync_playwright
+import pydicom
+from playwright.sync_api import Browser, Page, Request, Response, sync_playwright
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
 from studies.dicom import synthetic
-from tests.conftest import ingest_now
+from tests.conftest import ingest_now, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # Software GL: the CI machine has no GPU.
@@ -36,6 +41,50 @@ CANVAS_STATS = """() => {
   return {width: c.width, height: c.height, dark: dark / n, mid: mid / n, bright: bright / n,
           midMean: mid ? midSum / mid : 0, darkMean: dark ? darkSum / dark : 0};
 }"""
+
+
+# A STOW-RS of one Part 10 instance made in the page, the way OHIF saves a measurement SR: an
+# XHR (OHIF's DICOMweb client) or a fetch, with no CSRF header of its own.
+STOW = """async ({b64, how}) => {
+  const boundary = 'skylight-viewer-test';
+  const enc = new TextEncoder();
+  const part = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const head = enc.encode(`--${boundary}\\r\\nContent-Type: application/dicom\\r\\n\\r\\n`);
+  const tail = enc.encode(`\\r\\n--${boundary}--\\r\\n`);
+  const body = new Uint8Array(head.length + part.length + tail.length);
+  body.set(head); body.set(part, head.length); body.set(tail, head.length + part.length);
+  const url = '/t/demo-hospital/dicomweb/studies';
+  const type = `multipart/related; type="application/dicom"; boundary=${boundary}`;
+  if (how === 'fetch') {
+    const r = await fetch(url, {method: 'POST', body,
+                                headers: {'Content-Type': type, Accept: 'application/dicom+json'}});
+    return {status: r.status, text: await r.text()};
+  }
+  return await new Promise(resolve => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', url);
+    xhr.setRequestHeader('Content-Type', type);
+    xhr.setRequestHeader('Accept', 'application/dicom+json');
+    xhr.onload = () => resolve({status: xhr.status, text: xhr.responseText});
+    xhr.onerror = () => resolve({status: 0, text: 'network error'});
+    xhr.send(body);
+  });
+}"""
+QIDO = """async (uid) => {
+  const r = await fetch(`/t/demo-hospital/dicomweb/instances?SOPInstanceUID=${uid}`,
+                        {headers: {Accept: 'application/dicom+json'}});
+  return r.status === 200 ? await r.json() : [];
+}"""
+
+
+def new_ct_small() -> tuple[str, str]:
+    """pydicom's CT_small.dcm as a new instance: its SOP Instance UID and its bytes in base64."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    uid = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return uid, base64.b64encode(buffer.getvalue()).decode()
 
 
 def artefacts() -> Path:
@@ -101,6 +150,23 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
             assert stats["mid"] > 0.10, stats
             assert stats["bright"] > 0.001, stats
             assert stats["midMean"] - stats["darkMean"] > 80, stats
+
+            # Saving from the viewer: STOW-RS with the session cookie, by XHR and by fetch.
+            # The generated config adds the X-CSRFToken that OHIF does not send.
+            posted: list[Request] = []
+            alice.on("request", lambda r: posted.append(r) if r.method == "POST" else None)
+            for how in ("xhr", "fetch"):
+                sop, b64 = new_ct_small()
+                stored = alice.evaluate(STOW, {"b64": b64, "how": how})
+                assert stored["status"] == 200, (how, stored)
+                wait_for(
+                    lambda sop=sop: alice.evaluate(QIDO, sop),  # type: ignore[misc]
+                    timeout=60,
+                    interval=0.5,
+                    what=f"QIDO to find the instance stored by {how}",
+                )
+            assert len(posted) == 2
+            assert all(r.headers.get("x-csrftoken") for r in posted), [r.headers for r in posted]
 
             charlie = logged_in(browser, web.url, "charlie", people.password)
             answered: list[Response] = []
