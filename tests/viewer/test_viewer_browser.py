@@ -30,16 +30,22 @@ CANVAS_STATS = """() => {
   if (!canvases.length) return null;
   const c = canvases[0];
   const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let n = 0, dark = 0, mid = 0, bright = 0, midSum = 0, darkSum = 0;
+  let n = 0, dark = 0, mid = 0, bright = 0, midSum = 0, darkSum = 0, sum = 0;
   for (let i = 0; i < data.length; i += 4) {
     const g = (data[i] + data[i + 1] + data[i + 2]) / 3;
     n++;
+    sum += g;
     if (g <= 20) { dark++; darkSum += g; }
     else if (g >= 90 && g <= 170) { mid++; midSum += g; }
     else if (g >= 230) { bright++; }
   }
   return {width: c.width, height: c.height, dark: dark / n, mid: mid / n, bright: bright / n,
-          midMean: mid ? midSum / mid : 0, darkMean: dark ? darkSum / dark : 0};
+          midMean: mid ? midSum / mid : 0, darkMean: dark ? darkSum / dark : 0, mean: sum / n};
+}"""
+# The window and level OHIF's viewport overlay shows ("W: 400 L: 40").
+WINDOW_LEVEL = """() => {
+  const m = document.body.innerText.match(/W:\\s*(-?[0-9.]+)\\s*L:\\s*(-?[0-9.]+)/);
+  return m ? [parseFloat(m[1]), parseFloat(m[2])] : null;
 }"""
 
 
@@ -150,6 +156,35 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
             assert stats["mid"] > 0.10, stats
             assert stats["bright"] > 0.001, stats
             assert stats["midMean"] - stats["darkMean"] > 80, stats
+
+            # Window/level: OHIF's left-drag tool. Dragging down raises the level (centre), so
+            # the same pixels map to darker greys; the overlay shows the new values.
+            before = alice.evaluate(WINDOW_LEVEL)
+            assert before is not None, alice.inner_text("body")[:2000]
+            box = alice.locator("canvas.cornerstone-canvas").first.bounding_box()
+            assert box is not None
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 3
+            alice.mouse.move(x, y)
+            alice.mouse.down()
+            alice.mouse.move(x + 10, y + 150, steps=15)
+            alice.mouse.up()
+            alice.wait_for_function(
+                f"""(before) => {{
+                  const wl = ({WINDOW_LEVEL})();
+                  return wl && (wl[0] !== before[0] || wl[1] !== before[1]);
+                }}""",
+                arg=before,
+                timeout=30_000,
+                polling=250,
+            )
+            after = alice.evaluate(WINDOW_LEVEL)
+            wl_stats = alice.evaluate(CANVAS_STATS)
+            alice.screenshot(path=folder / "viewer-wl.png")
+            assert after[1] > before[1], (before, after)  # the level rose
+            assert wl_stats["mean"] < stats["mean"] - 10, (
+                stats,
+                wl_stats,
+            )  # and the image darkened
 
             # Saving from the viewer: STOW-RS with the session cookie, by XHR and by fetch.
             # The generated config adds the X-CSRFToken that OHIF does not send.
