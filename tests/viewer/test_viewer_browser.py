@@ -1,12 +1,17 @@
 """OHIF in a real browser (Debian Chromium through Playwright, software WebGL): alice opens a CT
-from her hospital and sees the phantom's anatomy; charlie, of another hospital, opening the same
-URL gets the error page and no DICOMweb answer with data."""
+from her hospital and sees the phantom's anatomy, a left drag changes window/level and the
+pixels, the viewer's DICOMweb writes (STOW-RS) carry the CSRF token the generated config adds,
+and the MPR layout shows three orthogonal views; charlie, of another hospital, opening the same
+URL gets the error page and no DICOMweb answer with data. Screenshots go to
+SKYLIGHT_TEST_ARTEFACTS: viewer-stack.png, viewer-wl.png, viewer-mpr.png,
+viewer-other-tenant.png."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +96,31 @@ def new_ct_small() -> tuple[str, str]:
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return uid, base64.b64encode(buffer.getvalue()).decode()
+
+
+# For each viewport canvas: the extent (in canvas pixels) of the rows and columns that hold
+# anatomy, i.e. at least 4 pixels brighter than air. Stray noise pixels do not count.
+EXTENTS = """() => {
+  const canvases = [...document.querySelectorAll('canvas.cornerstone-canvas')]
+    .filter(c => c.width > 64 && c.height > 64);
+  return canvases.map(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const rows = new Array(c.height).fill(0), cols = new Array(c.width).fill(0);
+    let lit = 0;
+    for (let y = 0; y < c.height; y++) {
+      for (let x = 0; x < c.width; x++) {
+        const i = 4 * (y * c.width + x);
+        if ((d[i] + d[i + 1] + d[i + 2]) / 3 > 40) { rows[y]++; cols[x]++; lit++; }
+      }
+    }
+    const span = a => {
+      const idx = a.map((v, i) => v >= 4 ? i : -1).filter(i => i >= 0);
+      return idx.length ? idx[idx.length - 1] - idx[0] + 1 : 0;
+    };
+    return {width: c.width, height: c.height, lit: lit / (c.width * c.height),
+            tall: span(rows), wide: span(cols)};
+  });
+}"""
 
 
 def artefacts() -> Path:
@@ -203,6 +233,32 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
             assert len(posted) == 2
             assert all(r.headers.get("x-csrftoken") for r in posted), [r.headers for r in posted]
 
+            # MPR: OHIF's "mpr" hanging protocol, named in the launch URL. Three viewports, one
+            # axial (the body's section: about as tall as wide) and two reformats, sagittal and
+            # coronal, whose height is the 30 slices (37.5 mm) against 256 columns: a flat band.
+            alice.goto(f"{launch}&hangingprotocolId=mpr")
+            alice.wait_for_function(
+                f"""() => {{
+                  const e = ({EXTENTS})();
+                  if (e.length !== 3 || !e.every(v => v.lit > 0.005 && v.wide > 40)) return false;
+                  const flat = e.filter(v => v.tall / v.wide < 0.35).length;
+                  const round = e.filter(v => v.tall / v.wide > 0.5).length;
+                  return flat === 2 && round === 1;
+                }}""",
+                timeout=240_000,
+                polling=1000,
+            )
+            alice.wait_for_timeout(1000)  # let the last slices of the volume paint
+            views = alice.evaluate(EXTENTS)
+            alice.screenshot(path=folder / "viewer-mpr.png")
+            assert len(views) == 3, views
+            aspects = sorted(v["tall"] / v["wide"] for v in views)
+            assert aspects[0] < 0.35 and aspects[1] < 0.35 and aspects[2] > 0.5, views
+            # The reformats page through the 256 columns and rows, the axial through 30 slices.
+            overlay = alice.inner_text("body")
+            assert len(re.findall(r"\b\d+/256\b", overlay)) == 2, overlay[-1500:]
+            assert re.search(r"\(\d+/30\)", overlay), overlay[-1500:]
+
             charlie = logged_in(browser, web.url, "charlie", people.password)
             answered: list[Response] = []
             charlie.context.on("response", lambda r: answered.append(r) if "/t/" in r.url else None)
@@ -226,4 +282,5 @@ def test_alice_sees_the_phantom_and_charlie_gets_the_error_page(web, people):
             assert all(uid not in r.text() for r in answered)
         finally:
             browser.close()
-    assert (folder / "viewer-stack.png").stat().st_size > 0
+    for name in ("viewer-stack.png", "viewer-wl.png", "viewer-mpr.png"):
+        assert (folder / name).stat().st_size > 0
