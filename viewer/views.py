@@ -122,13 +122,15 @@ _CSRF = """\
   var nativeFetch = window.fetch;
   if (nativeFetch) {
     window.fetch = function (input, init) {
-      var request = new Request(input, init);
-      if (needsToken(request.method, request.url) && !request.headers.has('X-CSRFToken')) {
-        var headers = new Headers(request.headers);
-        headers.set('X-CSRFToken', token());
-        return nativeFetch.call(window, new Request(request, {headers: headers}));
+      var isRequest = typeof Request !== 'undefined' && input instanceof Request;
+      var method = (init && init.method) || (isRequest ? input.method : 'GET');
+      if (!needsToken(method, isRequest ? input.url : String(input))) {
+        return nativeFetch.apply(window, arguments);  // anything else goes out untouched
       }
-      return nativeFetch.call(window, request);
+      var request = new Request(input, init);
+      var headers = new Headers(request.headers);
+      if (!headers.has('X-CSRFToken')) headers.set('X-CSRFToken', token());
+      return nativeFetch.call(window, new Request(request, {headers: headers}));
     };
   }
 })(%s);
