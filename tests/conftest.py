@@ -84,6 +84,31 @@ def _broker_url() -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _flush_survives_a_deadlock() -> None:
+    """Between tests the database is emptied with one TRUNCATE of every table. A worker or the
+    live server may still be finishing a query from the test that just ended, and PostgreSQL can
+    then pick the TRUNCATE as a deadlock's victim; it succeeds once the other side is done. So
+    the flush is retried a few times instead of failing the next test's set-up."""
+    if not settings.IS_POSTGRESQL:
+        return
+    from django.db import OperationalError
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: Any, sql_list: Any) -> None:
+        for attempt in range(5):
+            try:
+                return original(self, sql_list)
+            except OperationalError as exc:
+                if "deadlock detected" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing() -> None:
     # A hash records its own iteration count, so the gunicorn processes verify these too.
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
