@@ -3,7 +3,8 @@
 OHIF is a prebuilt single-page application (npm ``@ohif/app``) that ``infra/install-ohif.sh``
 installs and rewrites to live under ``/viewer/``. This module serves those files, answers every
 other path under ``/viewer/`` with ``index.html`` (OHIF routes on the client), and generates
-``app-config.js`` per request: one DICOMweb data source per tenant the user may read. The
+``app-config.js`` per request: one DICOMweb data source per tenant the user may read, offering
+to save measurements (DICOM SR by STOW-RS) only where the user may store. The
 session cookie authenticates the viewer's DICOMweb requests, which resolve the tenant themselves,
 so a data source for a tenant the user may not read could not answer anything anyway.
 
@@ -33,7 +34,7 @@ from studies.dicomweb.views import base_url, is_uid
 from studies.models import Study
 from tenants import audit
 from tenants.models import AuditAction, Tenant, User
-from tenants.queries import readable_tenants
+from tenants.queries import readable_tenants, storable_tenants
 
 # Files whose name carries a content hash never change: a year in any cache.
 _HASHED = re.compile(r"(^|[.])[0-9a-f]{16}[.]")
@@ -200,7 +201,9 @@ def _dist_file(relative: str) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def data_source(request: HttpRequest, tenant: Tenant) -> dict[str, object]:
+def data_source(
+    request: HttpRequest, tenant: Tenant, *, may_store: bool = False
+) -> dict[str, object]:
     root = base_url(request, tenant)
     return {
         "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
@@ -219,13 +222,19 @@ def data_source(request: HttpRequest, tenant: Tenant) -> dict[str, object]:
             "supportsWildcard": True,
             "omitQuotationForMultipartRequest": True,
             "bulkDataURI": {"enabled": True, "relativeResolution": "studies"},
-            # Measurements are saved as DICOM SR into the study by STOW-RS.
-            "dicomUploadEnabled": True,
+            # Measurements are saved as DICOM SR into the study by STOW-RS: offered only where
+            # this user may store (STOW-RS would refuse a read-only user anyway).
+            "dicomUploadEnabled": may_store,
         },
     }
 
 
-def app_config(user_tenants: list[Tenant], request: HttpRequest, default: str) -> dict[str, object]:
+def app_config(
+    user_tenants: list[Tenant],
+    request: HttpRequest,
+    default: str,
+    storable: frozenset[str] = frozenset(),
+) -> dict[str, object]:
     return {
         "name": "skylight",
         "routerBasename": "/viewer",
@@ -245,7 +254,10 @@ def app_config(user_tenants: list[Tenant], request: HttpRequest, default: str) -
         # Skylight shows its own notice is a product decision recorded in the README.
         "investigationalUseDialog": {"option": "never"},
         "defaultDataSourceName": default,
-        "dataSources": [data_source(request, tenant) for tenant in user_tenants],
+        "dataSources": [
+            data_source(request, tenant, may_store=tenant.slug in storable)
+            for tenant in user_tenants
+        ],
         # Onboarding tours block mouse input until dismissed.
         "customizationService": [{"ohif.tours": {"$set": []}}],
     }
@@ -258,11 +270,13 @@ def app_config_js(request: HttpRequest) -> HttpResponse:
         response = _script("/* Log in to Skylight to use the viewer. */\n", cache="no-store")
         response.status_code = 401
         return response
-    tenants = list(readable_tenants(cast(User, request.user)).order_by("slug"))
+    user = cast(User, request.user)
+    tenants = list(readable_tenants(user).order_by("slug"))
+    storable = frozenset(storable_tenants(user).values_list("slug", flat=True))
     slugs = [t.slug for t in tenants]
     wanted = request.GET.get("default", "")
     default = wanted if wanted in slugs else (slugs[0] if slugs else "")
-    config = json.dumps(app_config(tenants, request, default), indent=2)
+    config = json.dumps(app_config(tenants, request, default, storable), indent=2)
     # get_token also sets the CSRF cookie on this response if the browser has none.
     csrf = _CSRF % json.dumps(get_token(request))
     body = (

@@ -80,6 +80,24 @@ def test_app_config_lists_exactly_the_tenants_the_user_may_read(web, people):
     }
 
 
+def test_saving_measurements_is_offered_only_where_the_user_may_store(web, people):
+    """A group admin reads every hospital of the group but stores into none: OHIF must not
+    offer to save a measurement (STOW-RS of an SR) that the server would refuse."""
+    from tenants import services
+    from tenants.models import Role, User
+
+    gina = User.objects.create_user("gina", password=people.password)
+    services.add_membership(user=gina, group=people.group, role=Role.GROUP_ADMIN)
+    services.add_membership(user=gina, tenant=people.second, role=Role.TECHNOLOGIST)
+    config = window_config(
+        login(web, "gina", people.password).get(f"{web.url}/viewer/app-config.js")
+    )
+    upload = {
+        s["sourceName"]: s["configuration"]["dicomUploadEnabled"] for s in config["dataSources"]
+    }
+    assert upload == {"demo-hospital": False, "second-hospital": True}
+
+
 def test_the_default_data_source_is_only_ever_one_the_user_may_read(web, people):
     charlie = login(web, "charlie", people.password)
     asked = charlie.get(f"{web.url}/viewer/app-config.js", params={"default": "demo-hospital"})
