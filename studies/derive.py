@@ -174,6 +174,11 @@ def build_series(*, tenant_id: int, series_id: int, now: datetime | None = None)
             SeriesDerived.objects.filter(pk=row.pk, generation=row.generation).update(
                 dirty_since=None
             )
+        # A retry after a storage error while making ready frames finishes them here.
+        make_ready_frames(
+            tenant_id=tenant_id,
+            instances=list(Instance.objects.filter(tenant_id=tenant_id, series_id=series_id)),
+        )
         return "current"
     now = now or timezone.now()
     quiet = settings.SKYLIGHT["DERIVE_QUIET_SECONDS"]
@@ -238,7 +243,8 @@ def make_ready_frames(*, tenant_id: int, instances: list[Instance]) -> int:
 
     Idempotent and safe concurrently: the object key names the stored object's sha256, so two
     builds write the same bytes, and the row is updated only while the instance is still stored
-    as the object that was encoded. An instance that cannot have them is marked as tried.
+    as the object that was encoded. An instance that cannot have them is marked as tried, so a
+    series rebuilt as its slices arrive reads each object once.
     """
     todo = [
         i for i in instances if not imaging.ready.attempted(i) and imaging.ready.is_candidate(i)
@@ -250,11 +256,13 @@ def make_ready_frames(*, tenant_id: int, instances: list[Instance]) -> int:
 
 
 def _ready_instance(tenant_id: int, instance: Instance) -> int:
+    # A storage error propagates: the task is retried and finishes what is missing.
+    data = read_object(instance.storage_key)
     try:
-        ready = imaging.ready.encode(read_object(instance.storage_key))
-    except Exception:  # noqa: BLE001 - frames are then sent natively; nothing is lost
+        ready = imaging.ready.encode(data)
+    except Exception:  # noqa: BLE001 - these bytes never will: frames are sent as stored
         log.warning("could not make ready frames of instance %s", instance.pk, exc_info=True)
-        return 0
+        ready = None
     key = ""
     if ready is not None:
         key = derived_key(tenant_id, "frames", f"{instance.pk}/{instance.sha256}.jls")

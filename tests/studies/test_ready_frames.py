@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import gzip
 import io
+import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -101,6 +103,13 @@ def _build(series: Series) -> str:
     return derive.build_series(tenant_id=series.tenant_id, series_id=series.pk, now=later)
 
 
+def _build_and_close(series: Series) -> str:
+    try:
+        return _build(series)
+    finally:
+        connection.close()
+
+
 def _series_of(people: Any, ds: Dataset) -> Series:
     return Series.objects.get(tenant=people.demo, series_instance_uid=ds.SeriesInstanceUID)
 
@@ -124,16 +133,18 @@ def _frames(ds: Dataset) -> np.ndarray:
 
 
 def _as_viewer_decodes(ds: Dataset, codestream: bytes) -> np.ndarray:
-    """The frame as the viewer's CharLS decoder gives it, read as signed when the data is."""
+    """The frame as OHIF 3.13's dicom-image-loader gives it: CharLS's output read as 8- or
+    16-bit words (signed when Pixel Representation is 1), then, for signed data, sign-extended
+    from Bits Stored (``(v << 32 - BitsStored) >> 32 - BitsStored``)."""
     decoded, info = jpeg_ls.decode_buffer(codestream)
     width = 1 if info["bits_per_sample"] <= 8 else 2
-    kind = "i" if ds.PixelRepresentation == 1 else "u"
-    pixels = np.frombuffer(bytes(decoded), dtype=f"<{kind}{width}")
-    return (
-        pixels.reshape(ds.Rows, ds.Columns, -1).squeeze(-1)
-        if ds.SamplesPerPixel == 1
-        else (pixels.reshape(ds.Rows, ds.Columns, ds.SamplesPerPixel))
-    )
+    signed = ds.PixelRepresentation == 1
+    pixels = np.frombuffer(bytes(decoded), dtype=f"<{'i' if signed else 'u'}{width}")
+    if signed:
+        shift = 32 - ds.BitsStored
+        pixels = ((pixels.astype(np.int32) << shift) >> shift).astype(pixels.dtype)
+    shape = (ds.Rows, ds.Columns) + ((ds.SamplesPerPixel,) if ds.SamplesPerPixel > 1 else ())
+    return pixels.reshape(shape)
 
 
 def _as_dicom_decodes(ds: Dataset, codestreams: list[bytes]) -> np.ndarray:
@@ -327,3 +338,66 @@ def test_dicom_json_is_gzipped_when_asked_and_html_pages_never(web, people, toke
     page = requests.get(f"{web.url}/login/", headers={"Accept-Encoding": "gzip"})
     assert page.status_code == 200 and "csrfmiddlewaretoken" in page.text
     assert "Content-Encoding" not in page.headers
+
+
+# A checksum of the viewport canvas's pixels, computed in the page.
+CANVAS_SUM = """() => {
+  const c = [...document.querySelectorAll('canvas.cornerstone-canvas')]
+    .filter(c => c.width > 64 && c.height > 64)[0];
+  if (!c) return null;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) sum = (sum * 31 + d[i]) >>> 0;
+  return [c.width, c.height, sum];
+}"""
+
+
+def test_the_viewer_shows_the_same_pixels_from_ready_frames_as_from_native_ones(
+    web, people, scheduled
+):
+    from tests.browser import chromium, logged_in
+    from tests.viewer.test_viewer_browser import CANVAS_STATS
+
+    spec = synthetic.simple_spec(seed=606, slices=12, rows=256, columns=256, patient_id="RDY-1")
+    slices = list(synthetic.iter_study(spec))
+    ingest_now(people.demo, [synthetic.encode_part10(ds) for ds in slices])
+    series = _series_of(people, slices[0])
+    launch = f"{web.url}/viewer/viewer?StudyInstanceUIDs={synthetic.study_uid(spec)}"
+    with chromium() as browser:
+        page = logged_in(browser, web.url, "alice", people.password)
+        syntaxes: list[str] = []
+
+        def seen(response: Any) -> None:
+            if "/frames/" in response.url and response.status == 200:
+                found = re.search(rb"transfer-syntax=([0-9.]+)", response.body()[:400])
+                syntaxes.append(found.group(1).decode() if found else "")
+
+        page.on("response", seen)
+
+        def shown() -> list[int]:
+            page.goto(launch)
+            page.wait_for_function(
+                f"() => {{ const s = ({CANVAS_STATS})(); return s && s.mid > 0.05; }}",
+                timeout=120_000,
+                polling=500,
+            )
+            # Settled: the same checksum twice in a row.
+            previous: list[int] | None = None
+            for _ in range(40):
+                page.wait_for_timeout(500)
+                current = page.evaluate(CANVAS_SUM)
+                if current == previous:
+                    return current
+                previous = current
+            raise AssertionError("the viewport kept changing")
+
+        native = shown()
+        assert syntaxes and set(syntaxes) == {ELE}, syntaxes
+        # In another thread: Playwright's event loop runs in this one, where Django refuses ORM
+        # calls.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(_build_and_close, series).result() == "built"
+        syntaxes.clear()
+        ready = shown()
+        assert syntaxes and set(syntaxes) == {JLS}, syntaxes
+        assert ready == native
