@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.cache import patch_vary_headers
 from pydicom.uid import ExplicitVRLittleEndian
 
 from tenants import audit
@@ -462,9 +464,12 @@ def _frame_plan(choices: list[Choice], stored: str, ready: str = "") -> tuple[st
 
 
 def _frames_etag(instance: Instance, media: str, kind: str, numbers: list[int]) -> str:
-    """A strong entity tag: the stored object's digest, what is sent and which frames."""
-    text = f"{instance.sha256}|{instance.ready_syntax if kind == READY else ''}|{media}|{kind}"
-    digest = hashlib.sha256(f"{text}|{','.join(map(str, numbers))}".encode()).hexdigest()
+    """A strong entity tag: the stored object's digest, what is sent and which frames (for
+    ready frames also the object they are read from and its frame offsets)."""
+    parts = [instance.sha256, media, kind, ",".join(map(str, numbers))]
+    if kind == READY:
+        parts += [instance.ready_syntax, instance.ready_key, str(instance.ready_offsets)]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
     return f'"{digest[:32]}"'
 
 
@@ -505,13 +510,9 @@ def retrieve_frames(
         )
     media, kind = plan
     etag = _frames_etag(instance, media, kind, numbers)
-    cache_headers = {"ETag": etag, "Cache-Control": FRAME_CACHE_CONTROL, "Vary": "Accept"}
     if _matches(etag, request.META.get("HTTP_IF_NONE_MATCH", "")):
         _audit_instances("frames", tenant, actor, [instance], not_modified=True, **detail)
-        response = HttpResponse(status=304)
-        for name, value in cache_headers.items():
-            response[name] = value
-        return response
+        return _cacheable(HttpResponse(status=304), etag)
     store = object_store()
     try:
         if kind == READY:
@@ -532,10 +533,15 @@ def retrieve_frames(
     _audit_instances("frames", tenant, actor, [instance], **detail)
     # The parameter name in lower case and nothing else in the header: viewers match it exactly.
     content_type = f"{media}; transfer-syntax={result.syntax}"
-    streamed = _multipart(iter([_whole(content_type, p) for p in result.payloads]), media)
-    for name, value in cache_headers.items():
-        streamed[name] = value
-    return streamed
+    parts = iter([_whole(content_type, p) for p in result.payloads])
+    return _cacheable(_multipart(parts, media), etag)
+
+
+def _cacheable(response: HttpResponseBase, etag: str) -> HttpResponseBase:
+    response["ETag"] = etag
+    response["Cache-Control"] = FRAME_CACHE_CONTROL
+    patch_vary_headers(response, ["Accept"])
+    return response
 
 
 @dicomweb_endpoint(write=False)
