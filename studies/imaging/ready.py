@@ -26,6 +26,9 @@ from .frames import NativeLayout
 READY_SYNTAX = str(JPEGLSLossless)
 READY_MEDIA_TYPE = "image/jls"
 _MONOCHROME = {"MONOCHROME1", "MONOCHROME2"}
+# Larger objects (long cine loops) are left native: encoding reads the whole object and its
+# pixel array into the derive worker's memory.
+MAX_OBJECT_SIZE = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,9 @@ def _layout_fits(
 
 def is_candidate(instance: Any) -> bool:
     """From the indexed fields alone: worth reading the instance to make ready frames."""
-    return NativeLayout.of(instance) is not None and _layout_fits(
+    if instance.size > MAX_OBJECT_SIZE or NativeLayout.of(instance) is None:
+        return False
+    return _layout_fits(
         instance.photometric_interpretation,
         instance.samples_per_pixel or 1,
         instance.bits_allocated or 0,
@@ -87,12 +92,15 @@ def encode(data: bytes) -> ReadyFrames | None:
     frame_count = int(ds.get("NumberOfFrames", 1) or 1)
     frames = pixels if frame_count > 1 else pixels[np.newaxis]
     signed = int(ds.get("PixelRepresentation", 0)) == 1
-    unsigned_type = np.uint8 if bits_allocated == 8 else np.dtype("<u2")
+    size = 1 if bits_allocated == 8 else 2
+    # Little-endian words, as CharLS takes them and as the viewer reads its output (pixel_array
+    # of a big-endian object is big-endian).
+    unsigned_type, value_type = np.dtype(f"<u{size}"), np.dtype(f"<{'i' if signed else 'u'}{size}")
     rows, columns = int(ds.Rows), int(ds.Columns)
     chunks: list[bytes] = []
     offsets = [0]
     for frame in frames:
-        words = np.ascontiguousarray(frame).view(unsigned_type)
+        words = np.ascontiguousarray(frame, dtype=value_type).view(unsigned_type)
         precision = _precision(words, signed, bits_allocated, bits_stored)
         try:
             encoded = bytes(
@@ -110,10 +118,11 @@ def encode(data: bytes) -> ReadyFrames | None:
             # small"): nothing to gain from compressing them anyway.
             return None
         decoded, info = jpeg_ls.decode_buffer(encoded)
-        # The viewer reads 8-bit samples for a precision up to 8 and 16-bit words above.
+        # The viewer reads 8-bit samples for a precision up to 8 and 16-bit words above, signed
+        # when Pixel Representation is 1: compare those values with the original's.
         width = 1 if info["bits_per_sample"] <= 8 else 2
-        if width != np.dtype(unsigned_type).itemsize or not np.array_equal(
-            np.frombuffer(decoded, dtype=unsigned_type).reshape(words.shape), words
+        if width != size or not np.array_equal(
+            np.frombuffer(decoded, dtype=value_type).reshape(frame.shape), frame
         ):
             return None
         chunks.append(encoded)
