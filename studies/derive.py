@@ -1,6 +1,8 @@
 """Derived data of a series, built after indexing on the ``derive`` queue: the series' metadata
 document (the DICOM JSON of all its instances, with relative bulk data URIs) and a thumbnail,
-stored as objects so that WADO-RS ``/metadata`` of a 600-slice series reads one object.
+stored as objects so that WADO-RS ``/metadata`` of a 600-slice series reads one object; and
+the viewer-ready frames of each natively stored instance (``imaging.ready``: JPEG-LS lossless,
+one object per instance, recorded on the instance and tied to its stored object's sha256).
 
 Flow: the indexing transaction calls ``note_series_changed``, which bumps the series'
 ``SeriesDerived.generation`` and, when no rebuild is pending (``dirty_since`` empty), schedules
@@ -172,6 +174,11 @@ def build_series(*, tenant_id: int, series_id: int, now: datetime | None = None)
             SeriesDerived.objects.filter(pk=row.pk, generation=row.generation).update(
                 dirty_since=None
             )
+        # A retry after a storage error while making ready frames finishes them here.
+        make_ready_frames(
+            tenant_id=tenant_id,
+            instances=list(Instance.objects.filter(tenant_id=tenant_id, series_id=series_id)),
+        )
         return "current"
     now = now or timezone.now()
     quiet = settings.SKYLIGHT["DERIVE_QUIET_SECONDS"]
@@ -217,8 +224,61 @@ def build_series(*, tenant_id: int, series_id: int, now: datetime | None = None)
     for key in (row.metadata_key, row.thumbnail_key):
         if key and key not in (metadata_key, thumbnail_key):
             _delete_quietly(key)
-    log.debug("derived data of series %s built (generation %s)", series_id, generation)
+    # After the metadata is current: the viewer needs it first, and frames are sent natively
+    # until theirs are ready.
+    made = make_ready_frames(tenant_id=tenant_id, instances=instances)
+    log.debug(
+        "derived data of series %s built (generation %s, %s ready)", series_id, generation, made
+    )
     return "built"
+
+
+# ---------------------------------------------------------------------------------------------
+# Viewer-ready frames
+# ---------------------------------------------------------------------------------------------
+
+
+def make_ready_frames(*, tenant_id: int, instances: list[Instance]) -> int:
+    """Make the ready frames of the instances that lack current ones; returns how many were made.
+
+    Idempotent and safe concurrently: the object key names the stored object's sha256, so two
+    builds write the same bytes, and the row is updated only while the instance is still stored
+    as the object that was encoded. An instance that cannot have them is marked as tried, so a
+    series rebuilt as its slices arrive reads each object once.
+    """
+    todo = [
+        i for i in instances if not imaging.ready.attempted(i) and imaging.ready.is_candidate(i)
+    ]
+    if not todo:
+        return 0
+    with ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="ready") as pool:
+        return sum(pool.map(lambda i: _ready_instance(tenant_id, i), todo))
+
+
+def _ready_instance(tenant_id: int, instance: Instance) -> int:
+    # A storage error propagates: the task is retried and finishes what is missing.
+    data = read_object(instance.storage_key)
+    try:
+        ready = imaging.ready.encode(data)
+    except Exception:  # noqa: BLE001 - these bytes never will: frames are sent as stored
+        log.warning("could not make ready frames of instance %s", instance.pk, exc_info=True)
+        ready = None
+    key = ""
+    if ready is not None:
+        key = derived_key(tenant_id, "frames", f"{instance.pk}/{instance.sha256}.jls")
+        object_store().put(key, ready.data, len(ready.data))
+    updated = Instance.objects.filter(
+        tenant_id=tenant_id, pk=instance.pk, sha256=instance.sha256
+    ).update(
+        ready_syntax=ready.syntax if ready else "",
+        ready_key=key,
+        ready_sha256=instance.sha256,
+        ready_offsets=ready.offsets if ready else [],
+    )
+    # Replaced meanwhile: the object (if any) is left for a build of the same bytes to reuse.
+    if updated and instance.ready_key and instance.ready_key != key:
+        _delete_quietly(instance.ready_key)
+    return 1 if updated and ready is not None else 0
 
 
 def _delete_quietly(key: str) -> None:

@@ -269,6 +269,14 @@ class Instance(models.Model):
     # Problems met while reading an odd but usable file (codes only).
     warnings = models.JSONField(default=list, blank=True)
     indexed_at = models.DateTimeField(default=timezone.now)
+    # Viewer-ready frames made on the derive queue (studies/imaging/ready.py): every frame
+    # compressed losslessly in ``ready_syntax``, concatenated in the object ``ready_key``; frame N
+    # is bytes ``ready_offsets[N-1]:ready_offsets[N]``. They are current only while
+    # ``ready_sha256`` equals ``sha256``: a resend that replaces the stored object makes them stale.
+    ready_syntax = models.CharField(max_length=64, blank=True)
+    ready_key = models.CharField(max_length=200, blank=True)
+    ready_sha256 = models.CharField(max_length=64, blank=True)
+    ready_offsets = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape, quoteattr
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.gzip import GZipMiddleware
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
@@ -67,3 +69,18 @@ def error_response(
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+class DicomJsonGZipMiddleware(GZipMiddleware):
+    """Gzip DICOM JSON (QIDO-RS results, WADO-RS metadata) for clients that accept it: a
+    600-slice series' metadata shrinks about tenfold. Nothing else: HTML pages carry CSRF tokens,
+    and compressing them next to reflected input would open them to BREACH; images and frames
+    are compressed already."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != DICOM_JSON:
+            return response
+        return super().process_response(request, response)

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.cache import patch_vary_headers
 from pydicom.uid import ExplicitVRLittleEndian
 
 from tenants import audit
@@ -431,19 +433,50 @@ def _frame_numbers(text: str) -> list[int]:
     return numbers
 
 
-def _frame_plan(choices: list[Choice], stored: str) -> tuple[str, bool] | None:
-    """(part media type, decoded?) for the first acceptable choice; None when none is."""
+# What a frame response sends: the viewer-ready frames, the frames as stored, or decoded pixels.
+READY, STORED, DECODED = "ready", "stored", "decoded"
+# Frames are revalidated on every use (If-None-Match, answered 304 without a storage read): a
+# resend of an instance with other pixels must show at once, and a revoked user must stop
+# seeing them. "private": patient data never sits in a shared cache.
+FRAME_CACHE_CONTROL = "private, no-cache"
+
+
+def _frame_plan(choices: list[Choice], stored: str, ready: str = "") -> tuple[str, str] | None:
+    """(part media type, READY, STORED or DECODED) for the first acceptable choice; None when
+    none is. ``ready`` is the syntax of the instance's current ready frames, if it has some:
+    chosen when the client takes any syntax (``transfer-syntax=*``) or names it."""
     own_media = imaging.FRAME_MEDIA_TYPES.get(stored)
+    ready_media = imaging.FRAME_MEDIA_TYPES.get(ready) if ready else None
     for choice in choices:
         if choice.media == OCTETS:
+            if ready and choice.syntax in ("*", ready):
+                return OCTETS, READY
             if choice.syntax in ("*", stored):
-                return OCTETS, False
+                return OCTETS, STORED
             if choice.syntax in ("", ELE):
                 # Default for application/octet-stream is Explicit VR Little Endian (decoded).
-                return OCTETS, stored != ELE
+                return OCTETS, DECODED if stored != ELE else STORED
+        elif choice.media == ready_media and choice.syntax in ("", "*", ready):
+            return choice.media, READY
         elif choice.media == own_media and choice.syntax in ("", "*", stored):
-            return own_media, False
+            return choice.media, STORED
     return None
+
+
+def _frames_etag(instance: Instance, media: str, kind: str, numbers: list[int]) -> str:
+    """A strong entity tag: the stored object's digest, what is sent and which frames (for
+    ready frames also the object they are read from and its frame offsets)."""
+    parts = [instance.sha256, media, kind, ",".join(map(str, numbers))]
+    if kind == READY:
+        parts += [instance.ready_syntax, instance.ready_key, str(instance.ready_offsets)]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def _matches(etag: str, if_none_match: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/ prefixes do not count."""
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return etag in tags or "*" in tags
 
 
 @dicomweb_endpoint(write=False)
@@ -459,10 +492,14 @@ def retrieve_frames(
     except ValueError as exc:
         return error_response(400, str(exc))
     stored = instance.transfer_syntax_uid
+    ready = instance.ready_syntax if imaging.ready.current(instance) else ""
     part_types = [OCTETS]
-    if stored in imaging.FRAME_MEDIA_TYPES:
-        part_types.append(imaging.FRAME_MEDIA_TYPES[stored])
-    plan = _frame_plan(_choices(parse_accept(request.META.get("HTTP_ACCEPT")), part_types), stored)
+    for syntax in (stored, ready):
+        media_type = imaging.FRAME_MEDIA_TYPES.get(syntax)
+        if media_type and media_type not in part_types:
+            part_types.append(media_type)
+    choices = _choices(parse_accept(request.META.get("HTTP_ACCEPT")), part_types)
+    plan = _frame_plan(choices, stored, ready)
     detail: dict[str, Any] = {"frames": numbers[:50]}
     if plan is None:
         _audit_instances("frames", tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
@@ -471,16 +508,24 @@ def retrieve_frames(
             'Frames are sent as multipart/related; type="application/octet-stream", as stored '
             f"({stored}; transfer-syntax=*) or decoded ({ELE}).",
         )
-    media, decoded = plan
+    media, kind = plan
+    etag = _frames_etag(instance, media, kind, numbers)
+    if _matches(etag, request.META.get("HTTP_IF_NONE_MATCH", "")):
+        _audit_instances("frames", tenant, actor, [instance], not_modified=True, **detail)
+        return _cacheable(HttpResponse(status=304), etag)
+    store = object_store()
     try:
-        result = imaging.read_frames(
-            object_store(),
-            instance.storage_key,
-            instance.size,
-            numbers,
-            decoded=decoded,
-            layout=imaging.NativeLayout.of(instance),
-        )
+        if kind == READY:
+            result = imaging.Frames(ready, imaging.ready.read(store, instance, numbers))
+        else:
+            result = imaging.read_frames(
+                store,
+                instance.storage_key,
+                instance.size,
+                numbers,
+                decoded=kind == DECODED,
+                layout=imaging.NativeLayout.of(instance),
+            )
     except (imaging.FrameOutOfRange, imaging.CannotDecode) as exc:
         _audit_instances("frames", tenant, actor, [instance], outcome=Outcome.FAILURE, **detail)
         status = 404 if isinstance(exc, imaging.FrameOutOfRange) else 406
@@ -488,7 +533,15 @@ def retrieve_frames(
     _audit_instances("frames", tenant, actor, [instance], **detail)
     # The parameter name in lower case and nothing else in the header: viewers match it exactly.
     content_type = f"{media}; transfer-syntax={result.syntax}"
-    return _multipart(iter([_whole(content_type, p) for p in result.payloads]), media)
+    parts = iter([_whole(content_type, p) for p in result.payloads])
+    return _cacheable(_multipart(parts, media), etag)
+
+
+def _cacheable(response: HttpResponseBase, etag: str) -> HttpResponseBase:
+    response["ETag"] = etag
+    response["Cache-Control"] = FRAME_CACHE_CONTROL
+    patch_vary_headers(response, ["Accept"])
+    return response
 
 
 @dicomweb_endpoint(write=False)

@@ -9,10 +9,12 @@ Public interface (everything reads through a seekable file, so S3 objects are fe
 - ``RenderOptions.from_query(query, *, thumbnail)``; ``render(fp, frame, options, media) -> bytes``
 - ``locate(fp) -> PixelLocation``; ``decoded_frames(fp, numbers) -> list[ndarray]``
 - errors: ``CannotDecode``, ``FrameOutOfRange``; ``FRAME_MEDIA_TYPES``
+- ``ready``: viewer-ready frames (JPEG-LS lossless) made at ingest; ``ready.encode(data)``
 """
 
 from __future__ import annotations
 
+from . import ready
 from .decode import PixelLocation, decoded_frames, locate
 from .errors import CannotDecode, FrameOutOfRange
 from .frames import FRAME_MEDIA_TYPES, Frames, NativeLayout, read_frames
@@ -37,6 +39,7 @@ __all__ = [
     "metadata_json",
     "NativeLayout",
     "read_frames",
+    "ready",
     "render",
     "to_explicit_le",
 ]
