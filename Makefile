@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: ohif run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist clean
+.PHONY: ohif run test lint bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist bench-viewer clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: $(STAMP)
 bench-cstore bench-stow bench-stow-1g bench-query bench-retrieve bench-worklist: $(STAMP)
 	infra/ensure-debian-packages.sh dcmtk orthanc orthanc-dicomweb
 	$(PY) -m bench.run $(@:bench-%=%)
+
+## The viewer: OHIF on Skylight and on Orthanc in headless Chromium (Skylight started here).
+bench-viewer: $(STAMP) ohif
+	infra/ensure-debian-packages.sh orthanc orthanc-dicomweb chromium
+	$(PY) -m bench.run viewer --start-skylight disk
 
 clean:
 	rm -rf $(VENV) data var

@@ -1,6 +1,6 @@
 """Side-by-side benchmarks of Skylight and Orthanc over DIMSE and DICOMweb.
 
-    python -m bench.run cstore|stow|stow-1g|query|retrieve|worklist|all \
+    python -m bench.run cstore|stow|stow-1g|query|retrieve|worklist|viewer|all \
         [--target skylight|orthanc|both]
 
 Skylight is the one already running (by default infra/run-production-local.sh: web on :8000,
@@ -18,6 +18,10 @@ targets, each block after a quiet-CPU wait.
 ``worklist`` (bench/worklist.py) is Skylight only, since Orthanc has no reading worklist: 50
 simulated radiologists poll their list while a stream of claims and releases runs, p50/p95/p99.
 Alone it starts no Orthanc.
+
+``viewer`` (bench/viewer.py) opens the same 300-slice CT in the same OHIF build from Skylight and
+from Orthanc (behind bench/ohif_proxy.py) in headless Chromium, on loopback and at an emulated
+100 Mbit/s: navigation to first image, first DICOMweb request to first image, all frames loaded.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import cstore, query, retrieve, stow, stow_big, worklist
+from . import cstore, query, retrieve, stow, stow_big, viewer, worklist
 from .common import (
     CACHE,
     Study,
@@ -54,7 +58,7 @@ from .common import (
 from .launch import orthanc, skylight
 from .targets import Target, issue_token, orthanc_target, skylight_target
 
-BENCHMARKS = ("cstore", "stow", "stow-1g", "query", "retrieve", "worklist")
+BENCHMARKS = ("cstore", "stow", "stow-1g", "query", "retrieve", "worklist", "viewer")
 LATENCY = {"query": query.run, "retrieve": retrieve.run, "worklist": worklist.run}
 SEED_SPAN = 10_000  # seeds one benchmark may use: 1000 per variant, one per run
 
@@ -130,6 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--max-busy", type=float, default=0.15, help="CPU share counted as quiet")
     query.add_arguments(p)
     worklist.add_arguments(p)
+    viewer.add_arguments(p)
     args = p.parse_args(argv)
     if args.benchmark == "worklist" and args.target != "skylight":
         args.target = "skylight"  # nothing to compare with: Orthanc has no reading worklist
@@ -394,11 +399,15 @@ def main(argv: list[str] | None = None) -> None:
                      "called_ae": t.called_ae, **t.notes}
             for t in targets
         }  # fmt: skip
-        if not args.no_warmup and set(benchmarks) - set(LATENCY):
+        if not args.no_warmup and set(benchmarks) - {*LATENCY, "viewer"}:
             say("warming up")
             warm_up(targets, benchmarks, seed + SEED_SPAN * len(BENCHMARKS))
         for index, benchmark in enumerate(benchmarks):
             runs = args.big_runs if benchmark == "stow-1g" else args.runs
+            if benchmark == "viewer":
+                say(f"== viewer: {', '.join(t.name for t in targets)}, {args.viewer_runs} runs")
+                payload["viewer"] = viewer.run(args, targets, seed + SEED_SPAN * index)
+                continue
             if benchmark in LATENCY:
                 say(f"== {benchmark}: {', '.join(t.name for t in targets)}")
                 measured = LATENCY[benchmark](args, targets)
