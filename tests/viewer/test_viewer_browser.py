@@ -18,6 +18,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, Request, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -185,6 +186,7 @@ def wait_for_the_phantom(page: Page) -> None:
     )
 
 
+@pytest.mark.xdist_group("browser")
 def test_a_radiologist_reads_a_300_slice_ct_from_the_worklist(web, reading):  # noqa: F811
     people = reading.people
     folder = artefacts()

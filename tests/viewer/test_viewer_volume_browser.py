@@ -12,6 +12,7 @@ import re
 import time
 
 import numpy as np
+import pytest
 from playwright.sync_api import Page, Response
 
 from studies.dicom import synthetic
@@ -72,6 +73,7 @@ def frame_parts(responses: list[Response]) -> list[tuple[int, str, str, int]]:
 SLICES_3D = 64
 
 
+@pytest.mark.xdist_group("browser")
 def test_compressed_copies_render_alike_and_the_3d_protocol_renders_a_volume(web, people):
     originals = phantoms.series(seed=707, slices=24, size=256, patient_id="VIEW-TS")
     copies = [phantoms.stored_as(name, originals, seed=707) for name in phantoms.SYNTAXES]
@@ -163,12 +165,14 @@ def test_compressed_copies_render_alike_and_the_3d_protocol_renders_a_volume(web
             polling=1000,
         )
         figures["3d_first_light_s"] = round(time.monotonic() - started, 1)
-        wait_for(
-            lambda: len({r.url for r in responses}) >= SLICES_3D,
-            timeout=300,
-            interval=0.5,
-            what="the volume's frames",
-        )
+
+        def volume_loaded() -> bool:
+            # Playwright's sync API delivers response events only while it is called: wait in
+            # the page, not in time.sleep, or the count never moves.
+            alice.wait_for_timeout(500)
+            return len({r.url for r in responses}) >= SLICES_3D
+
+        wait_for(volume_loaded, timeout=300, interval=0.1, what="the volume's frames")
         image = settled(alice)
         figures["3d_settled_s"] = round(time.monotonic() - started, 1)
         alice.screenshot(path=folder / "viewer-3d.png")
