@@ -3,7 +3,9 @@ installed): launching it, logging in, and the folder screenshots go to."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +18,22 @@ CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ig
 
 
 @contextmanager
+def one_at_a_time() -> Iterator[None]:
+    """Hold the run's browser lock: two software-WebGL Chromiums on two cores starve each other
+    into timeouts, so the xdist workers of one run take turns (the lock is per run)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+    path = os.path.join(tempfile.gettempdir(), f"skylight-chromium-{run}.lock")
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
+    with one_at_a_time(), sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )

@@ -200,9 +200,7 @@ def main(argv: list[str]) -> int:
             f"[harness] SeaweedFS S3 on {weed.endpoint} after {time.monotonic() - started:.1f}s",
             flush=True,
         )
-        # Tests marked xdist_group("browser") share one worker: one Chromium at a time.
-        dist = ["--dist", "loadgroup"] if any(a.startswith("-n") for a in argv) else []
-        rc = subprocess.call([*pytest, *dist, *argv], cwd=ROOT, env=production_env(weed))
+        rc = subprocess.call([*pytest, *argv], cwd=ROOT, env=production_env(weed))
         if rc != 0 or any(a.startswith("-k") or a.startswith("tests/") for a in argv):
             return rc
     finally:

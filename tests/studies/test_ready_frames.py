@@ -359,7 +359,6 @@ CANVAS_SUM = """() => {
 }"""
 
 
-@pytest.mark.xdist_group("browser")
 def test_the_viewer_shows_the_same_pixels_from_ready_frames_as_from_native_ones(
     web, people, scheduled
 ):

@@ -18,7 +18,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, Request, Response
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -174,19 +173,28 @@ def shown_date(dicom_date: str) -> str:
     return datetime.strptime(dicom_date, "%Y%m%d").strftime("%d-%b-%Y")
 
 
-def wait_for_the_phantom(page: Page) -> None:
+def wait_for_the_phantom(page: Page) -> dict[str, float]:
+    """The canvas statistics once the phantom has shown steadily for 1.5 s: OHIF may rebuild
+    the viewport just after its first paint (seen once in CI: a blank "1/0" viewport right
+    after the first image), so a single good poll is not yet the image the user looks at."""
     # Functional bound only: OHIF starting under software GL on 2 cores takes seconds.
-    page.wait_for_function(
+    handle = page.wait_for_function(
         f"""() => {{
           const s = ({CANVAS_STATS})();
-          return s && s.mid > 0.05 && s.bright > 0.0005;
+          if (!(s && s.mid > 0.05 && s.bright > 0.0005)) {{
+            window.__phantomSince = 0;
+            return null;
+          }}
+          window.__phantomSince = window.__phantomSince || performance.now();
+          return performance.now() - window.__phantomSince >= 1500 ? s : null;
         }}""",
         timeout=180_000,
         polling=250,
     )
+    stats: dict[str, float] = handle.json_value()
+    return stats
 
 
-@pytest.mark.xdist_group("browser")
 def test_a_radiologist_reads_a_300_slice_ct_from_the_worklist(web, reading):  # noqa: F811
     people = reading.people
     folder = artefacts()
@@ -213,9 +221,8 @@ def test_a_radiologist_reads_a_300_slice_ct_from_the_worklist(web, reading):  # 
         clicked = time.monotonic()
         viewer = open_from_the_worklist(bob, spec.accession_number)
         assert viewer.url.startswith(f"{web.url}/viewer/viewer?StudyInstanceUIDs={uid}")
-        wait_for_the_phantom(viewer)
+        stats = wait_for_the_phantom(viewer)
         timings["worklist_click_to_first_image_s"] = time.monotonic() - clicked
-        stats = viewer.evaluate(CANVAS_STATS)
         viewer.screenshot(path=folder / "viewer-stack.png")
         assert frames and set(frames) == {200}
         assert not failed, failed  # every chunk, worker and codec found under /viewer/

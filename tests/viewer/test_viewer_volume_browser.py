@@ -12,7 +12,6 @@ import re
 import time
 
 import numpy as np
-import pytest
 from playwright.sync_api import Page, Response
 
 from studies.dicom import synthetic
@@ -73,7 +72,6 @@ def frame_parts(responses: list[Response]) -> list[tuple[int, str, str, int]]:
 SLICES_3D = 64
 
 
-@pytest.mark.xdist_group("browser")
 def test_compressed_copies_render_alike_and_the_3d_protocol_renders_a_volume(web, people):
     originals = phantoms.series(seed=707, slices=24, size=256, patient_id="VIEW-TS")
     copies = [phantoms.stored_as(name, originals, seed=707) for name in phantoms.SYNTAXES]

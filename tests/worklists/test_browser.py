@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import pytest
-
 from tests.browser import artefacts, chromium, logged_in
 
 WORKLIST = "/worklist/"
@@ -29,7 +27,6 @@ def second_reader(reading: Any) -> Any:
     return hank
 
 
-@pytest.mark.xdist_group("browser")
 def test_a_claim_in_one_browser_removes_the_study_from_the_others_list(web, reading):
     second_reader(reading)
     item = reading.item(reading.people.demo, patient_name="SHARED^SAM", accession="ACC-SHARED")
