@@ -73,8 +73,9 @@ def verify_step_up(user: User, *, password: str, mfa_code: str | None = None) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def report_for(user: User, item_id: int) -> Report:
-    """The report of a work item the user may see, else NotFound (missing or not theirs)."""
+def report_for(user: User, item_id: int, *, actor: audit.Actor) -> Report:
+    """The report of a work item the user may see, else NotFound (missing or not theirs).
+    Opening a report reads patient data: it is audited."""
     try:
         item = worklist.visible_item(user, item_id)
     except worklist.NotVisible:
@@ -82,6 +83,7 @@ def report_for(user: User, item_id: int) -> Report:
     report = Report.objects.filter(work_item=item).select_related("work_item", "tenant").first()
     if report is None:
         raise NotFound("No such report.")
+    _record(AuditAction.REPORT_VIEW, report, item, actor)
     return report
 
 
@@ -205,6 +207,12 @@ def save_draft(
             version=draft.number, why="not author",
         )  # fmt: skip
         raise NotAllowed("Only the author of this draft can change it.")
+    if draft.kind == Kind.REPORT and not _holds(item, user, now):
+        _record(
+            AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+            version=draft.number, why="no claim",
+        )  # fmt: skip
+        raise NotAllowed("Claim this study again before you go on writing its report.")
     if cleaned:
         changed = ReportVersion.objects.filter(pk=draft.pk, status=Status.DRAFT).update(
             updated_at=now, **cleaned

@@ -161,12 +161,14 @@ def test_draft_autosaves_then_preliminary_then_final_moves_the_work_item(reading
     assert item.state == ItemState.COMPLETED and item.final_at == final.signed_at
     assert item.lease_token is None and item.lease_expires_at is None  # the claim is freed
 
-    report = services.report_for(reading.bob, item.pk)
+    report = services.report_for(reading.bob, item.pk, actor=_actor(reading.bob))
     assert [(v.number, v.status) for v in services.history(report)] == [
         (1, "preliminary"),
         (2, "final"),
     ]
     assert services.current(report) == final
+    (viewed,) = _events(AuditAction.REPORT_VIEW, item)
+    assert (viewed.actor_user_id, viewed.detail["report"]) == (reading.bob.pk, report.pk)
     signs = _events(AuditAction.REPORT_SIGN, item)
     assert [(e.outcome, e.detail["status"], e.actor_user_id) for e in signs] == [
         ("success", "preliminary", reading.bob.pk),
@@ -263,8 +265,10 @@ def test_only_the_holder_starts_and_signs_and_only_the_author_changes_a_draft(re
         _sign(reading, draft, "final", user=ivan)
     with pytest.raises(services.NotAllowed, match="author"):
         services.discard_draft(version=draft, user=ivan, actor=_actor(ivan))
-    # bob's claim ends: he cannot sign until he claims again.
+    # bob's claim ends: he can neither go on writing nor sign until he claims again.
     worklist.release(item, reading.bob, _actor(reading.bob))
+    with pytest.raises(services.NotAllowed, match="Claim this study again"):
+        _draft(reading, item, findings="Written after the claim ended.")
     with pytest.raises(services.NotAllowed, match="Claim this study again"):
         _sign(reading, draft, "preliminary")
     draft.refresh_from_db()
@@ -272,6 +276,8 @@ def test_only_the_holder_starts_and_signs_and_only_the_author_changes_a_draft(re
     failures = [e for e in _events(AuditAction.REPORT_SIGN, item) if e.outcome == "failure"]
     assert [e.detail["why"] for e in failures] == ["not author", "no claim"]
     assert [e.actor_user_id for e in failures] == [ivan.pk, reading.bob.pk]
+    saves = [e for e in _events(AuditAction.REPORT_DRAFT_SAVE, item) if e.outcome == "failure"]
+    assert [e.detail["why"] for e in saves] == ["not holder", "not author", "no claim"]
 
 
 def test_a_wrong_password_signs_nothing_and_is_audited(reading):
@@ -405,7 +411,7 @@ def test_an_addendum_and_a_correction_keep_the_original(reading):
     _draft(reading, item, user=ivan, impression="Corrected: small renal cyst.")
     correction = _sign(reading, correction, "final", user=ivan)
 
-    report = services.report_for(reading.bob, item.pk)
+    report = services.report_for(reading.bob, item.pk, actor=_actor(reading.bob))
     versions = services.history(report)
     assert [(v.number, v.kind, v.status, v.author_id) for v in versions] == [
         (1, "report", "final", reading.bob.pk),
@@ -453,7 +459,7 @@ def test_another_tenants_users_find_no_report(reading):
     for outsider in (reading.people.charlie, reading.erin):
         actor = _actor(outsider)
         calls = [
-            lambda who=outsider: services.report_for(who, item.pk),
+            lambda who=outsider, by=actor: services.report_for(who, item.pk, actor=by),
             lambda who=outsider, by=actor: services.save_draft(
                 item=item, user=who, actor=by, sections={"findings": "x"}
             ),
