@@ -8,11 +8,18 @@ the test and lifted only for the flush after it; the guard against updates alway
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
 from tests.worklists.conftest import reading  # noqa: F401
+
+
+def guard() -> ModuleType:
+    """The migration that creates the immutability guard, with its SQL per engine."""
+    return importlib.import_module("reports.migrations.0002_signed_versions_immutable")
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +29,7 @@ def _sqlite_flush_may_empty_signed_versions(request: pytest.FixtureRequest) -> I
         return
     from django.db import connection
 
-    from reports import immutability
+    immutability = guard()
 
     request.getfixturevalue("transactional_db")
     if connection.vendor != "sqlite":

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from tests.reports.conftest import guard
 from tests.worklists.test_claims import _radiologist
 
 FINDINGS = {
@@ -368,7 +369,7 @@ def test_the_database_refuses_to_change_or_delete_a_signed_version(reading):
 
 def test_the_sqlite_guard_refuses_the_same(tmp_path):
     """The embedded mode's SQL, on a SQLite table with the guarded columns."""
-    from reports import immutability
+    immutability = guard()
 
     db = sqlite3.connect(tmp_path / "guard.sqlite3")
     db.execute(
