@@ -338,6 +338,13 @@ class AuditAction(models.TextChoices):
     ITEM_PRIORITY = "worklist.item.priority"
     CREDENTIAL_CHANGE = "worklist.credential"
     VIEWER_OPEN = "viewer.open"
+    # Reports (reports/): every save, signature and refusal of one
+    REPORT_DRAFT_SAVE = "report.draft_save"
+    REPORT_SIGN = "report.sign"
+    REPORT_ADDENDUM = "report.addendum"
+    REPORT_CORRECTION = "report.correction"
+    REPORT_DISCARD = "report.discard"
+    REPORT_VIEW = "report.view"
 
 
 class Outcome(models.TextChoices):

@@ -1,0 +1,435 @@
+"""Writes to reports: drafts, signatures, addenda and corrections — the legal transitions only.
+
+    draft ──sign──▶ preliminary ──finalise──▶ final ──▶ addendum / correction (draft ──sign──▶ final)
+      └───sign────────────────────────────────▲
+
+- A draft is saved as often as its author likes (autosave); nobody else may change it.
+- Signing asks for the password again (step-up, plus the MFA hook), stores the content hash and
+  makes the version immutable (the database refuses changes from then on). Of two simultaneous
+  signatures of one draft exactly one wins: a conditional UPDATE on the still-unsigned row.
+- Signing moves the work item: preliminary → ``mark_read(PRELIMINARY)``; final →
+  ``mark_read(FINAL)``, which completes it and frees the claim.
+- Addenda and corrections of a final report are new versions; the earlier ones are kept.
+
+Every action, and every refusal, writes an audit row. Error messages name no patient data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from tenants import audit
+from tenants.models import AuditAction, Outcome, User
+from worklists import eligibility
+from worklists import services as worklist
+from worklists.models import ReadingState, WorkItem
+
+from .models import SECTIONS, Kind, Report, ReportVersion, Status
+
+# ---------------------------------------------------------------------------------------------
+# Errors: the worklist's (a message that is safe to show, and an HTTP status), so that one error
+# handler serves both APIs; and two of our own.
+# ---------------------------------------------------------------------------------------------
+
+ReportError = worklist.WorklistError
+NotFound = worklist.NotVisible  # missing, or someone else's: the same answer for both
+NotAllowed = worklist.NotAllowed
+Conflict = worklist.Conflict
+
+
+class IllegalTransition(Conflict):
+    """Not a step the report lifecycle has (e.g. changing a signed version)."""
+
+
+class StepUpFailed(NotAllowed):
+    """The password (or, later, the second factor) given to sign was not accepted."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Step-up before signing
+# ---------------------------------------------------------------------------------------------
+
+# Issue 7 (MFA) plugs in here: a callable (user, mfa_code) -> bool, called after the password is
+# accepted. None: no second factor is asked for yet.
+mfa_step_up_hook: Callable[[User, str | None], bool] | None = None
+
+
+def verify_step_up(user: User, *, password: str, mfa_code: str | None = None) -> bool:
+    """The signer proves again who they are: their password, then the MFA hook if set."""
+    if not password or not user.is_active or not user.check_password(password):
+        return False
+    hook = mfa_step_up_hook
+    return hook is None or hook(user, mfa_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def report_for(user: User, item_id: int, *, actor: audit.Actor) -> Report:
+    """The report of a work item the user may see, else NotFound (missing or not theirs).
+    Opening a report reads patient data: it is audited."""
+    try:
+        item = worklist.visible_item(user, item_id)
+    except worklist.NotVisible:
+        raise NotFound("No such report.") from None
+    report = Report.objects.filter(work_item=item).select_related("work_item", "tenant").first()
+    if report is None:
+        raise NotFound("No such report.")
+    _record(AuditAction.REPORT_VIEW, report, item, actor)
+    return report
+
+
+def history(report: Report) -> list[ReportVersion]:
+    """Every version, oldest first: the signed ones are the report's history."""
+    return list(report.versions.order_by("number"))
+
+
+def current(report: Report) -> ReportVersion | None:
+    """The newest signed version: what the hospital sees."""
+    return report.versions.filter(signed_at__isnull=False).order_by("-number").first()
+
+
+# ---------------------------------------------------------------------------------------------
+# Drafts
+# ---------------------------------------------------------------------------------------------
+
+
+def _record(
+    action: str,
+    report: Report | None,
+    item: WorkItem,
+    actor: audit.Actor,
+    outcome: str = Outcome.SUCCESS,
+    **detail: Any,
+) -> None:
+    """An audit row about the item's study (the worklist's shape), naming the report too."""
+    worklist._record(action, item, actor, outcome, report=report.pk if report else None, **detail)
+
+
+def _clean_sections(sections: Mapping[str, Any]) -> dict[str, str]:
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise ReportError(f"Unknown report sections: {', '.join(sorted(unknown))}.")
+    cleaned = {}
+    for name, value in sections.items():
+        if not isinstance(value, str):
+            raise ReportError(f"The section {name} must be text.")
+        cleaned[name] = value
+    return cleaned
+
+
+def _holds(item: WorkItem, user: User, now: datetime) -> bool:
+    return item.holder_id == user.pk and item.lease_is_live(now)
+
+
+def _visible(user: User, item: WorkItem) -> WorkItem:
+    """The item again, fresh, if the user may see it; NotFound otherwise (another tenant's)."""
+    try:
+        return worklist.visible_item(user, item.pk)
+    except worklist.NotVisible:
+        raise NotFound("No such report.") from None
+
+
+def _next_number(report: Report) -> int:
+    return (report.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def save_draft(
+    *,
+    item: WorkItem,
+    user: User,
+    actor: audit.Actor,
+    sections: Mapping[str, Any],
+    now: datetime | None = None,
+) -> ReportVersion:
+    """Save the report's draft: the first save creates the report and its first version; later
+    saves (autosave) change the open draft, its author's only. Starting the report needs the
+    claim on the item; an addendum or correction draft is started with ``start_change``."""
+    now = now or timezone.now()
+    item = _visible(user, item)
+    cleaned = _clean_sections(sections)
+    report = Report.objects.filter(work_item=item).first()
+    draft = report.versions.filter(status=Status.DRAFT).first() if report else None
+    if draft is None:
+        if report is not None and report.versions.exists():
+            _record(
+                AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+                why="signed",
+            )  # fmt: skip
+            raise IllegalTransition(
+                "This report is signed: finalise the preliminary, or write an addendum or a "
+                "correction of the final report."
+            )
+        if not _holds(item, user, now):
+            _record(
+                AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+                why="not holder",
+            )  # fmt: skip
+            raise NotAllowed("Claim this study before you write its report.")
+        try:
+            with transaction.atomic():
+                report, _ = Report.objects.get_or_create(
+                    work_item=item,
+                    defaults={"tenant": item.tenant, "study": item.study, "created_at": now},
+                )
+                draft = ReportVersion.objects.create(
+                    tenant=item.tenant,
+                    report=report,
+                    number=_next_number(report),
+                    kind=Kind.REPORT,
+                    author=user,
+                    created_at=now,
+                    updated_at=now,
+                    **cleaned,
+                )
+        except IntegrityError:
+            # The same author's other tab started it at the same moment: save into that one.
+            report = Report.objects.get(work_item=item)
+            draft = report.versions.get(status=Status.DRAFT)
+        else:
+            _record(
+                AuditAction.REPORT_DRAFT_SAVE, report, item, actor, version=draft.number,
+                created=True,
+            )  # fmt: skip
+            return draft
+    assert report is not None
+    if draft.author_id != user.pk:
+        _record(
+            AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+            version=draft.number, why="not author",
+        )  # fmt: skip
+        raise NotAllowed("Only the author of this draft can change it.")
+    if draft.kind == Kind.REPORT and not _holds(item, user, now):
+        _record(
+            AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+            version=draft.number, why="no claim",
+        )  # fmt: skip
+        raise NotAllowed("Claim this study again before you go on writing its report.")
+    if cleaned:
+        changed = ReportVersion.objects.filter(pk=draft.pk, status=Status.DRAFT).update(
+            updated_at=now, **cleaned
+        )
+        if not changed:
+            raise Conflict("This draft was signed meanwhile; it can no longer be changed.")
+        draft.refresh_from_db()
+    _record(AuditAction.REPORT_DRAFT_SAVE, report, item, actor, version=draft.number)
+    return draft
+
+
+def start_change(
+    *,
+    report: Report,
+    user: User,
+    actor: audit.Actor,
+    kind: str,
+    sections: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> ReportVersion:
+    """Start an addendum or a correction of a final report, as a draft of a new version. The
+    final report stays as it is; a correction starts from its text, an addendum from nothing."""
+    now = now or timezone.now()
+    item = _visible(user, report.work_item)
+    action = AuditAction.REPORT_ADDENDUM if kind == Kind.ADDENDUM else AuditAction.REPORT_CORRECTION
+    if kind not in (Kind.ADDENDUM, Kind.CORRECTION):
+        raise ReportError("A change to a final report is an addendum or a correction.")
+    if not eligibility.may_read(user, item):
+        _record(action, report, item, actor, Outcome.FAILURE, why="not eligible")
+        raise NotAllowed("You are not credentialed to report this study.")
+    latest = current(report)
+    if latest is None or latest.status != Status.FINAL:
+        _record(action, report, item, actor, Outcome.FAILURE, why="not final")
+        raise IllegalTransition("Only a final report can have an addendum or a correction.")
+    if report.versions.filter(status=Status.DRAFT).exists():
+        _record(action, report, item, actor, Outcome.FAILURE, why="open draft")
+        raise Conflict("This report already has an unsigned draft; sign or discard it first.")
+    start = latest.sections() if kind == Kind.CORRECTION else {}
+    start.update(_clean_sections(sections or {}))
+    try:
+        with transaction.atomic():
+            draft = ReportVersion.objects.create(
+                tenant=report.tenant,
+                report=report,
+                number=_next_number(report),
+                kind=kind,
+                author=user,
+                supersedes=latest,
+                created_at=now,
+                updated_at=now,
+                **start,
+            )
+    except IntegrityError:
+        raise Conflict("Someone started a change of this report at the same moment.") from None
+    _record(action, report, item, actor, version=draft.number, supersedes=latest.number)
+    return draft
+
+
+def discard_draft(*, version: ReportVersion, user: User, actor: audit.Actor) -> None:
+    """Throw an unsigned draft away (its author only). Signed versions cannot be deleted."""
+    item = _visible(user, version.report.work_item)
+    if version.author_id != user.pk:
+        raise NotAllowed("Only the author of this draft can discard it.")
+    if not ReportVersion.objects.filter(pk=version.pk, status=Status.DRAFT).delete()[0]:
+        raise IllegalTransition("A signed version cannot be discarded.")
+    _record(AuditAction.REPORT_DISCARD, version.report, item, actor, version=version.number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signing
+# ---------------------------------------------------------------------------------------------
+
+
+def sign(
+    *,
+    version: ReportVersion,
+    user: User,
+    actor: audit.Actor,
+    status: str,
+    password: str,
+    mfa_code: str | None = None,
+    now: datetime | None = None,
+) -> ReportVersion:
+    """Sign a draft as preliminary or final. Only its author may, and for the report itself only
+    while holding the claim on the item. Of simultaneous signatures exactly one succeeds; the
+    others get Conflict."""
+    now = now or timezone.now()
+    report = version.report
+    item = _visible(user, report.work_item)
+    # As it is now, not as the caller's copy says (another tab may have signed it).
+    version = ReportVersion.objects.select_related("report").get(pk=version.pk)
+
+    def refuse(error: ReportError, why: str) -> ReportError:
+        _record(
+            AuditAction.REPORT_SIGN, report, item, actor, Outcome.FAILURE,
+            version=version.number, status=status, why=why,
+        )  # fmt: skip
+        return error
+
+    if status not in (Status.PRELIMINARY, Status.FINAL):
+        raise refuse(ReportError("A report is signed as preliminary or as final."), "bad status")
+    if version.status != Status.DRAFT:
+        raise refuse(
+            IllegalTransition(f"This version is already signed ({version.status})."), "signed"
+        )
+    if version.kind != Kind.REPORT and status != Status.FINAL:
+        raise refuse(
+            IllegalTransition(f"An {version.get_kind_display().lower()} is signed as final."),
+            "change not final",
+        )
+    if version.author_id != user.pk:
+        raise refuse(NotAllowed("Only the author of this draft can sign it."), "not author")
+    if version.kind == Kind.REPORT and not _holds(item, user, now):
+        raise refuse(NotAllowed("Claim this study again before you sign its report."), "no claim")
+    if version.kind != Kind.REPORT and not eligibility.may_read(user, item):
+        raise refuse(NotAllowed("You are not credentialed to report this study."), "not eligible")
+    if not verify_step_up(user, password=password, mfa_code=mfa_code):
+        raise refuse(
+            StepUpFailed("The password is not correct; the report is not signed."), "step-up"
+        )
+    return _seal(version, user, actor, item, status=status, now=now)
+
+
+def finalise(
+    *,
+    preliminary: ReportVersion,
+    user: User,
+    actor: audit.Actor,
+    password: str,
+    sections: Mapping[str, Any] | None = None,
+    mfa_code: str | None = None,
+    now: datetime | None = None,
+) -> ReportVersion:
+    """Preliminary → final, by the preliminary's author (a validator's co-sign comes later), as a
+    new version (the preliminary stays, immutable). ``sections`` may change the text."""
+    now = now or timezone.now()
+    report = preliminary.report
+    item = _visible(user, report.work_item)
+
+    def refuse(error: ReportError, why: str) -> ReportError:
+        _record(
+            AuditAction.REPORT_SIGN, report, item, actor, Outcome.FAILURE,
+            version=preliminary.number, status=Status.FINAL, why=why,
+        )  # fmt: skip
+        return error
+
+    if preliminary.status != Status.PRELIMINARY:
+        raise refuse(IllegalTransition("Only a preliminary report can be finalised."), "not prelim")
+    latest = current(report)
+    if latest is None or latest.pk != preliminary.pk:
+        raise refuse(IllegalTransition("This preliminary was already finalised."), "superseded")
+    if preliminary.author_id != user.pk:
+        raise refuse(
+            NotAllowed("Only the author of the preliminary report can finalise it."), "not author"
+        )
+    if not verify_step_up(user, password=password, mfa_code=mfa_code):
+        raise refuse(
+            StepUpFailed("The password is not correct; the report is not signed."), "step-up"
+        )
+    text = preliminary.sections()
+    text.update(_clean_sections(sections or {}))
+    try:
+        with transaction.atomic():
+            final = ReportVersion.objects.create(
+                tenant=report.tenant,
+                report=report,
+                number=preliminary.number + 1,
+                kind=Kind.REPORT,
+                author=user,
+                supersedes=preliminary,
+                created_at=now,
+                updated_at=now,
+                **text,
+            )
+            return _seal(final, user, actor, item, status=Status.FINAL, now=now)
+    except IntegrityError:
+        # Version number taken: another finalisation (or a draft) got there first.
+        raise refuse(Conflict("This report was changed meanwhile; reload it."), "race") from None
+
+
+def _seal(
+    version: ReportVersion,
+    user: User,
+    actor: audit.Actor,
+    item: WorkItem,
+    *,
+    status: str,
+    now: datetime,
+) -> ReportVersion:
+    """Sign the still-unsigned row, once, and move the work item, in one transaction."""
+    version.status = status
+    version.signed_by = user
+    version.signed_at = now
+    version.updated_at = now
+    digest = version.compute_sha256()
+    with transaction.atomic():
+        won = ReportVersion.objects.filter(
+            pk=version.pk, status=Status.DRAFT, signed_at__isnull=True
+        ).update(
+            status=status, signed_by=user, signed_at=now, updated_at=now, content_sha256=digest
+        )
+        if won:
+            if version.kind == Kind.REPORT:
+                worklist.mark_read(
+                    item,
+                    ReadingState.FINAL if status == Status.FINAL else ReadingState.PRELIMINARY,
+                    now=now,
+                )
+            _record(
+                AuditAction.REPORT_SIGN, version.report, item, actor,
+                version=version.number, kind=version.kind, status=status, sha256=digest,
+            )  # fmt: skip
+    if not won:
+        _record(
+            AuditAction.REPORT_SIGN, version.report, item, actor, Outcome.FAILURE,
+            version=version.number, status=status, why="race",
+        )  # fmt: skip
+        raise Conflict("This draft was signed meanwhile.")
+    version.refresh_from_db()
+    return version
