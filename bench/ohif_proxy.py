@@ -31,30 +31,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from viewer import files
+
 from .common import PY, ROOT, free_port, say
 
 PREFIX = "/viewer/"
 DICOMWEB = "/dicom-web"
 SOURCE = "orthanc"
-# The same file types and caching as viewer/views.py (copied: importing it needs Django set up).
-TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".wasm": "application/wasm",
-    ".woff2": "font/woff2",
-    ".woff": "font/woff",
-    ".ttf": "font/ttf",
-    ".svg": "image/svg+xml",
-    ".ico": "image/x-icon",
-    ".xml": "application/xml",
-    ".onnx": "application/octet-stream",
-    ".html": "text/html; charset=utf-8",
-    ".png": "image/png",
-}
-COMPRESSED = {".js", ".css", ".wasm", ".json", ".map", ".html", ".svg"}
+# The same file types and caching as viewer/views.py, plus the page and images it serves
+# through Django.
+TYPES = {**files.TYPES, ".html": "text/html; charset=utf-8", ".png": "image/png"}
+COMPRESSED = files.COMPRESSED
 NO_WORKER = "// bench: no service worker\n"
 # Hop-by-hop and length headers are not forwarded as received.
 SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import re
 from pathlib import Path
 from typing import cast
 
@@ -36,26 +35,10 @@ from tenants import audit
 from tenants.models import AuditAction, Tenant, User
 from tenants.queries import readable_tenants, storable_tenants
 
-# Files whose name carries a content hash never change: a year in any cache.
-_HASHED = re.compile(r"(^|[.])[0-9a-f]{16}[.]")
-_IMMUTABLE = "public, max-age=31536000, immutable"
-_REVALIDATE = "public, max-age=300"
-_COMPRESSED = {".js", ".css", ".wasm", ".json", ".map", ".html", ".svg"}
-_TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".wasm": "application/wasm",
-    ".woff2": "font/woff2",
-    ".woff": "font/woff",
-    ".ttf": "font/ttf",
-    ".svg": "image/svg+xml",
-    ".ico": "image/x-icon",
-    ".xml": "application/xml",
-    ".onnx": "application/octet-stream",
-}
+from . import files
+
+_HASHED, _IMMUTABLE, _REVALIDATE = files.HASHED, files.IMMUTABLE, files.REVALIDATE
+_COMPRESSED, _TYPES = files.COMPRESSED, files.TYPES
 # Served by Skylight instead of the dist's own: the configuration, and service workers that
 # cache nothing (OHIF's would keep responses, patient data included, in the browser).
 _GENERATED = {"app-config.js", "sw.js", "init-service-worker.js", "index.html"}

@@ -1,0 +1,28 @@
+"""How the OHIF dist's files are served: media types, which have ``.gz`` copies, and caching.
+Plain Python (no Django), so the viewer benchmark's stand-alone server serves them the same way."""
+
+from __future__ import annotations
+
+import re
+
+# Files whose name carries a content hash never change: a year in any cache.
+HASHED = re.compile(r"(^|[.])[0-9a-f]{16}[.]")
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "public, max-age=300"
+# Suffixes infra/install-ohif.sh writes .gz copies of.
+COMPRESSED = {".js", ".css", ".wasm", ".json", ".map", ".html", ".svg"}
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ttf": "font/ttf",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".xml": "application/xml",
+    ".onnx": "application/octet-stream",
+}
