@@ -260,8 +260,11 @@ def _ready_instance(tenant_id: int, instance: Instance) -> int:
     data = read_object(instance.storage_key)
     try:
         ready = imaging.ready.encode(data)
-    except Exception:  # noqa: BLE001 - these bytes never will: frames are sent as stored
-        log.warning("could not make ready frames of instance %s", instance.pk, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - these bytes never will: frames are sent as stored
+        # The exception's type only: a codec's message may quote the object's values.
+        log.warning(
+            "could not make ready frames of instance %s (%s)", instance.pk, type(exc).__name__
+        )
         ready = None
     key = ""
     if ready is not None:
