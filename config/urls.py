@@ -11,7 +11,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("studies.api_urls")),
     path("api/worklist/", include("worklists.api_urls")),
+    path("api/reports/", include("reports.api_urls")),
     path("worklist/", include("worklists.urls")),
+    path("reports/", include("reports.urls")),
     path("viewer/", include("viewer.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

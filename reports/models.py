@@ -100,6 +100,9 @@ class ReportVersion(models.Model):
     comparison = models.TextField(blank=True)
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
+    # Key images chosen for the report: [{"series": uid, "instance": uid, "frame": n,
+    # "caption": text}], instances of this report's study. Part of what is signed.
+    key_images = models.JSONField(default=list, blank=True)
     author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     signed_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -164,6 +167,8 @@ class ReportVersion(models.Model):
             "signed_at": self.signed_at.isoformat(),
             "supersedes": self.supersedes_id,
         }
+        if self.key_images:  # versions signed before key images existed keep their hash
+            content["key_images"] = self.key_images
         encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
@@ -176,3 +181,12 @@ class ReportVersion(models.Model):
         if self.kind == Kind.CORRECTION:
             return ReportStatus.CORRECTION
         return ReportStatus.PRELIMINARY if self.status == Status.PRELIMINARY else ReportStatus.FINAL
+
+
+# The models of the report's features, each in its own package (they share this app's tables).
+from .collab.models import *  # noqa: E402,F403
+from .critical.models import *  # noqa: E402,F403
+from .delivery.models import *  # noqa: E402,F403
+from .evidence.models import *  # noqa: E402,F403
+from .review.models import *  # noqa: E402,F403
+from .templating.models import *  # noqa: E402,F403

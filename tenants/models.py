@@ -19,6 +19,9 @@ class User(AbstractUser):
     """A person. What they may see comes from their memberships, never from this row alone."""
 
     display_name = models.CharField(max_length=150, blank=True)
+    # How hospitals write this person's name in DICOM (PN, e.g. "WELBY^MARCUS"). A referring
+    # physician sees the results of the studies of their hospitals that name them so.
+    person_name = models.CharField(max_length=324, blank=True)
 
     def __str__(self) -> str:
         return self.display_name or self.username
@@ -345,6 +348,31 @@ class AuditAction(models.TextChoices):
     REPORT_CORRECTION = "report.correction"
     REPORT_DISCARD = "report.discard"
     REPORT_VIEW = "report.view"
+    REPORT_REVISE = "report.revise"
+    # Co-sign: a preliminary sent to a hospital radiologist, validated or returned
+    REVIEW_REQUEST = "report.review.request"
+    REVIEW_VALIDATE = "report.review.validate"
+    REVIEW_RETURN = "report.review.return"
+    REVIEW_CANCEL = "report.review.cancel"
+    RESULT_VIEW = "report.result.view"
+    TEMPLATE_CHANGE = "report.template.change"
+    # Collaboration: consults (one study, revocable) and comments
+    CONSULT_REQUEST = "consult.request"
+    CONSULT_ACCEPT = "consult.accept"
+    CONSULT_REVOKE = "consult.revoke"
+    CONSULT_ANSWER = "consult.answer"
+    COMMENT_ADD = "comment.add"
+    # Critical results (ACR categories 1-3)
+    CRITICAL_FLAG = "critical.flag"
+    CRITICAL_COMMUNICATE = "critical.communicate"
+    CRITICAL_ACKNOWLEDGE = "critical.acknowledge"
+    CRITICAL_ESCALATE = "critical.escalate"
+    CRITICAL_LIST = "critical.list"
+    # Delivery of final reports, per channel
+    DELIVERY_SEND = "report.delivery.send"
+    DELIVERY_RETRY = "report.delivery.retry"
+    REPORT_EXPORT = "report.export"
+    EVIDENCE_VIEW = "report.evidence.view"
 
 
 class Outcome(models.TextChoices):

@@ -12,24 +12,28 @@ from .services import ensure_builtin_priorities
 DEMO_MODALITIES = ["CT", "MR", "CR", "DX", "US"]
 
 
-def seed_worklist(tenants: dict[str, Tenant], *, bob: User) -> None:
-    """Idempotent: bob may read everything of both demo hospitals, neuro included."""
+def seed_worklist(tenants: dict[str, Tenant], *, bob: User, dave: User | None = None) -> None:
+    """Idempotent: bob may read everything of both demo hospitals, neuro included; dave, the
+    demo hospital's own radiologist, everything of his hospital."""
     ensure_builtin_priorities()
     start = date(2020, 1, 1)
-    for tenant in tenants.values():
+    readers = [(bob, tenant) for tenant in tenants.values()]
+    if dave is not None:
+        readers.append((dave, tenants["demo-hospital"]))
+    for reader, tenant in readers:
         if (
             tenant.jurisdiction
-            and not Licence.objects.filter(user=bob, jurisdiction=tenant.jurisdiction).exists()
+            and not Licence.objects.filter(user=reader, jurisdiction=tenant.jurisdiction).exists()
         ):
             Licence.objects.create(
-                user=bob,
+                user=reader,
                 jurisdiction=tenant.jurisdiction,
-                number=f"DEMO-{tenant.jurisdiction}-0001",
+                number=f"DEMO-{tenant.jurisdiction}-{reader.pk:04d}",
                 valid_from=start,
             )
-        if not Privilege.objects.filter(user=bob, tenant=tenant).exists():
+        if not Privilege.objects.filter(user=reader, tenant=tenant).exists():
             Privilege.objects.create(
-                user=bob,
+                user=reader,
                 tenant=tenant,
                 modalities=DEMO_MODALITIES,
                 subspecialties=["neuro"],

@@ -28,7 +28,13 @@ DEMO_USERS = [
     ("alice", "Alice Admin", Role.TENANT_ADMIN, "demo-hospital", None),
     ("bob", "Bob Radiologist", Role.RADIOLOGIST, None, "demo-readers"),
     ("charlie", "Charlie Admin", Role.TENANT_ADMIN, "second-hospital", None),
+    # The hospital's own radiologist, who validates (co-signs) the readers' preliminaries.
+    ("dave", "Dave Attending", Role.RADIOLOGIST, "demo-hospital", None),
+    # A referring physician, named in the demo studies as their referrer.
+    ("erin", "Erin Referrer", Role.REFERRING_PHYSICIAN, "demo-hospital", None),
 ]
+# How the demo studies name their referring physician (studies/dicom/synthetic.py).
+DEMO_PERSON_NAMES = {"erin": "SYNTHETIC^REFERRER"}
 
 
 def demo_password() -> tuple[str, bool]:
@@ -92,7 +98,10 @@ class Command(BaseCommand):
                 user = User.objects.filter(username=username).first()
                 if user is None:
                     user = User.objects.create_user(
-                        username=username, display_name=display, password=password
+                        username=username,
+                        display_name=display,
+                        password=password,
+                        person_name=DEMO_PERSON_NAMES.get(username, ""),
                     )
                 elif not generated:
                     user.set_password(password)
@@ -102,7 +111,11 @@ class Command(BaseCommand):
                     services.add_membership(user=user, role=role, **target)
             from worklists.demo import seed_worklist
 
-            seed_worklist(tenants, bob=User.objects.get(username="bob"))
+            seed_worklist(
+                tenants,
+                bob=User.objects.get(username="bob"),
+                dave=User.objects.get(username="dave"),
+            )
         if not options["no_studies"]:
             from studies.demo import seed_studies
             from studies.dicom.synthetic import demo_studies
@@ -111,7 +124,8 @@ class Command(BaseCommand):
             self.stdout.write(f"demo studies added: {added}")
         self.stdout.write(
             "demo users: alice (demo-hospital admin), bob (demo-readers radiologist), "
-            "charlie (second-hospital admin)"
+            "charlie (second-hospital admin), dave (demo-hospital radiologist, validates "
+            "preliminaries), erin (referring physician at demo-hospital)"
         )
         if generated:
             self.stdout.write(

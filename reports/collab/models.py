@@ -1,0 +1,3 @@
+"""Models of reports.collab."""
+
+__all__: list[str] = []

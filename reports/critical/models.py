@@ -1,0 +1,3 @@
+"""Models of reports.critical."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Models of reports.delivery."""
+
+__all__: list[str] = []

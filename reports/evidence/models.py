@@ -1,0 +1,3 @@
+"""Models of reports.evidence."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Models of reports.review."""
+
+__all__: list[str] = []

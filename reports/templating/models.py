@@ -1,0 +1,3 @@
+"""Models of reports.templating."""
+
+__all__: list[str] = []

@@ -1,0 +1,14 @@
+"""Report pages: /reports/… Each feature mounts its own pages under its own prefix."""
+
+from django.urls import include, path
+
+app_name = "reports"
+
+urlpatterns = [
+    path("review/", include(("reports.review.urls", "review"))),
+    path("templates/", include(("reports.templating.urls", "templating"))),
+    path("delivery/", include(("reports.delivery.urls", "delivery"))),
+    path("collab/", include(("reports.collab.urls", "collab"))),
+    path("critical/", include(("reports.critical.urls", "critical"))),
+    path("evidence/", include(("reports.evidence.urls", "evidence"))),
+]
