@@ -30,6 +30,8 @@ from worklists import eligibility
 from worklists import services as worklist
 from worklists.models import ReadingState, WorkItem
 
+from . import signals
+from .evidence import services as evidence
 from .models import SECTIONS, Kind, Report, ReportVersion, Status
 
 # ---------------------------------------------------------------------------------------------
@@ -148,14 +150,21 @@ def save_draft(
     user: User,
     actor: audit.Actor,
     sections: Mapping[str, Any],
+    key_images: list[Any] | None = None,
     now: datetime | None = None,
 ) -> ReportVersion:
     """Save the report's draft: the first save creates the report and its first version; later
     saves (autosave) change the open draft, its author's only. Starting the report needs the
-    claim on the item; an addendum or correction draft is started with ``start_change``."""
+    claim on the item; an addendum or correction draft is started with ``start_change``.
+    ``key_images`` (None: unchanged) replaces the draft's key images."""
     now = now or timezone.now()
     item = _visible(user, item)
-    cleaned = _clean_sections(sections)
+    cleaned: dict[str, Any] = dict(_clean_sections(sections))
+    if key_images is not None:
+        try:
+            cleaned["key_images"] = evidence.clean_key_images(item, key_images)
+        except evidence.KeyImageError as error:
+            raise ReportError(str(error)) from None
     report = Report.objects.filter(work_item=item).first()
     draft = report.versions.filter(status=Status.DRAFT).first() if report else None
     if draft is None:
@@ -250,7 +259,9 @@ def start_change(
     if report.versions.filter(status=Status.DRAFT).exists():
         _record(action, report, item, actor, Outcome.FAILURE, why="open draft")
         raise Conflict("This report already has an unsigned draft; sign or discard it first.")
-    start = latest.sections() if kind == Kind.CORRECTION else {}
+    start: dict[str, Any] = {}
+    if kind == Kind.CORRECTION:  # a correction starts from the final text and its key images
+        start = {**latest.sections(), "key_images": latest.key_images}
     start.update(_clean_sections(sections or {}))
     try:
         with transaction.atomic():
@@ -385,12 +396,18 @@ def finalise(
                 supersedes=preliminary,
                 created_at=now,
                 updated_at=now,
+                key_images=preliminary.key_images,
                 **text,
             )
             return _seal(final, user, actor, item, status=Status.FINAL, now=now)
     except IntegrityError:
         # Version number taken: another finalisation (or a draft) got there first.
         raise refuse(Conflict("This report was changed meanwhile; reload it."), "race") from None
+
+
+def _announce_signed(version_pk: int) -> None:
+    version = ReportVersion.objects.select_related("report", "tenant").get(pk=version_pk)
+    signals.version_signed.send(sender=ReportVersion, version=version)
 
 
 def _seal(
@@ -425,6 +442,8 @@ def _seal(
                 AuditAction.REPORT_SIGN, version.report, item, actor,
                 version=version.number, kind=version.kind, status=status, sha256=digest,
             )  # fmt: skip
+            signed_pk = version.pk
+            transaction.on_commit(lambda: _announce_signed(signed_pk))
     if not won:
         _record(
             AuditAction.REPORT_SIGN, version.report, item, actor, Outcome.FAILURE,

@@ -1,0 +1,1 @@
+"""Receivers of reports.signals for reports.review."""
