@@ -449,6 +449,8 @@ LOGGING = {
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
         "pydicom": {"level": "ERROR"},
+        # highdicom logs the UIDs of the datasets it copies from at INFO: patient data.
+        "highdicom": {"level": "ERROR"},
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
