@@ -1,14 +1,20 @@
 """Writes to reports: drafts, signatures, addenda and corrections — the legal transitions only.
 
     draft ──sign──▶ preliminary ──finalise──▶ final ──▶ addendum / correction (draft ──sign──▶ final)
-      └───sign────────────────────────────────▲
+      └───sign──────────│─────────────────────▲
+                        └──revise──▶ draft (from the preliminary's text) ──sign──▶ preliminary
+
+- A hospital may require that preliminaries of reading-group radiologists are validated by one of
+  its own radiologists (``review.models.ReviewPolicy``): then their author cannot make them final
+  alone; ``review.services`` sends them for validation and makes the validator's final version.
 
 - A draft is saved as often as its author likes (autosave); nobody else may change it.
 - Signing asks for the password again (step-up, plus the MFA hook), stores the content hash and
   makes the version immutable (the database refuses changes from then on). Of two simultaneous
   signatures of one draft exactly one wins: a conditional UPDATE on the still-unsigned row.
-- Signing moves the work item: preliminary → ``mark_read(PRELIMINARY)``; final →
-  ``mark_read(FINAL)``, which completes it and frees the claim.
+- Signing moves the work item and ends the claim: preliminary → ``mark_read(PRELIMINARY)`` and
+  the claim is released (the item waits, as preliminary, for its final); final →
+  ``mark_read(FINAL)``, which completes it.
 - Addenda and corrections of a final report are new versions; the earlier ones are kept.
 
 Every action, and every refusal, writes an audit row. Error messages name no patient data.
@@ -32,7 +38,7 @@ from worklists.models import ReadingState, WorkItem
 
 from . import signals
 from .evidence import services as evidence
-from .models import SECTIONS, Kind, Report, ReportVersion, Status
+from .models import SECTIONS, Kind, Report, ReportVersion, ReviewPolicy, ReviewRequest, Status
 
 # ---------------------------------------------------------------------------------------------
 # Errors: the worklist's (a message that is safe to show, and an HTTP status), so that one error
@@ -51,6 +57,17 @@ class IllegalTransition(Conflict):
 
 class StepUpFailed(NotAllowed):
     """The password (or, later, the second factor) given to sign was not accepted."""
+
+
+class StaleDraft(Conflict):
+    """The draft changed since the caller last read it (another tab, another window)."""
+
+
+def _needs_validation_message(item: WorkItem) -> str:
+    return (
+        f"{item.tenant.name} has its own radiologists validate preliminary reports: sign it "
+        "as preliminary and send it for review."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,6 +104,20 @@ def report_for(user: User, item_id: int, *, actor: audit.Actor) -> Report:
         raise NotFound("No such report.")
     _record(AuditAction.REPORT_VIEW, report, item, actor)
     return report
+
+
+def item_report(user: User, item_id: int, *, actor: audit.Actor) -> tuple[WorkItem, Report | None]:
+    """A work item the user may see and its report (None before the first save), else
+    NotFound. Showing a report is audited; an item with no report yet has nothing to show."""
+    try:
+        item = worklist.visible_item(user, item_id)
+    except worklist.NotVisible:
+        raise NotFound("No such work item.") from None
+    report = Report.objects.filter(work_item=item).first()
+    if report is not None:
+        report.work_item = item
+        _record(AuditAction.REPORT_VIEW, report, item, actor)
+    return item, report
 
 
 def history(report: Report) -> list[ReportVersion]:
@@ -151,12 +182,15 @@ def save_draft(
     actor: audit.Actor,
     sections: Mapping[str, Any],
     key_images: list[Any] | None = None,
+    if_unchanged_since: datetime | None = None,
     now: datetime | None = None,
 ) -> ReportVersion:
     """Save the report's draft: the first save creates the report and its first version; later
     saves (autosave) change the open draft, its author's only. Starting the report needs the
-    claim on the item; an addendum or correction draft is started with ``start_change``.
-    ``key_images`` (None: unchanged) replaces the draft's key images."""
+    claim on the item; an addendum or correction draft is started with ``start_change``, a
+    revision of a preliminary with ``start_revision``. ``key_images`` (None: unchanged) replaces
+    the draft's key images. ``if_unchanged_since`` (the draft's ``updated_at`` as the caller
+    last saw it) refuses, with StaleDraft, to overwrite what another tab saved meanwhile."""
     now = now or timezone.now()
     item = _visible(user, item)
     cleaned: dict[str, Any] = dict(_clean_sections(sections))
@@ -167,6 +201,14 @@ def save_draft(
             raise ReportError(str(error)) from None
     report = Report.objects.filter(work_item=item).first()
     draft = report.versions.filter(status=Status.DRAFT).first() if report else None
+    if draft is None and if_unchanged_since is not None:
+        _record(
+            AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE, why="stale",
+        )  # fmt: skip
+        raise StaleDraft(
+            "This draft was signed or discarded in another window; reload the page to see the "
+            "report as it is now."
+        )
     if draft is None:
         if report is not None and report.versions.exists():
             _record(
@@ -216,20 +258,93 @@ def save_draft(
             version=draft.number, why="not author",
         )  # fmt: skip
         raise NotAllowed("Only the author of this draft can change it.")
-    if draft.kind == Kind.REPORT and not _holds(item, user, now):
+    if _needs_claim(draft) and not _holds(item, user, now):
         _record(
             AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
             version=draft.number, why="no claim",
         )  # fmt: skip
         raise NotAllowed("Claim this study again before you go on writing its report.")
-    if cleaned:
-        changed = ReportVersion.objects.filter(pk=draft.pk, status=Status.DRAFT).update(
-            updated_at=now, **cleaned
-        )
+    if cleaned or if_unchanged_since is not None:
+        unsigned = ReportVersion.objects.filter(pk=draft.pk, status=Status.DRAFT)
+        if if_unchanged_since is not None:
+            unsigned = unsigned.filter(updated_at=if_unchanged_since)
+        changed = unsigned.update(updated_at=now, **cleaned)
         if not changed:
+            stale = ReportVersion.objects.filter(pk=draft.pk, status=Status.DRAFT).exists()
+            _record(
+                AuditAction.REPORT_DRAFT_SAVE, report, item, actor, Outcome.FAILURE,
+                version=draft.number, why="stale" if stale else "signed",
+            )  # fmt: skip
+            if stale:
+                raise StaleDraft(
+                    "This draft was changed in another window since you opened it; reload the "
+                    "page to see that text before you go on."
+                )
             raise Conflict("This draft was signed meanwhile; it can no longer be changed.")
         draft.refresh_from_db()
     _record(AuditAction.REPORT_DRAFT_SAVE, report, item, actor, version=draft.number)
+    return draft
+
+
+def _needs_claim(version: ReportVersion) -> bool:
+    """The report's first version is written under the claim on the item; a revision of a
+    preliminary, an addendum and a correction come after the claim ended and need none."""
+    return version.kind == Kind.REPORT and version.supersedes_id is None
+
+
+def start_revision(
+    *, report: Report, user: User, actor: audit.Actor, now: datetime | None = None
+) -> ReportVersion:
+    """Revise a preliminary (e.g. one returned by its validator): a new draft of the report,
+    starting from the preliminary's text and key images, by the preliminary's author, who signs
+    it as preliminary again. The preliminary stays in the history, immutable."""
+    now = now or timezone.now()
+    item = _visible(user, report.work_item)
+    latest = current(report)
+
+    def refuse(error: ReportError, why: str) -> ReportError:
+        _record(AuditAction.REPORT_REVISE, report, item, actor, Outcome.FAILURE, why=why)
+        return error
+
+    if latest is None or latest.status != Status.PRELIMINARY:
+        raise refuse(
+            IllegalTransition(
+                "Only a preliminary report can be revised; a final one takes an addendum or a "
+                "correction."
+            ),
+            "not prelim",
+        )
+    if latest.author_id != user.pk:
+        raise refuse(NotAllowed("Only the author of the preliminary can revise it."), "not author")
+    if report.versions.filter(status=Status.DRAFT).exists():
+        raise refuse(
+            Conflict("This report already has an unsigned draft; go on with that one."), "draft"
+        )
+    if ReviewRequest.objects.filter(tenant=report.tenant, version=latest, state="open").exists():
+        raise refuse(
+            Conflict("This preliminary is waiting for validation; cancel the review first."),
+            "in review",
+        )
+    try:
+        with transaction.atomic():
+            draft = ReportVersion.objects.create(
+                tenant=report.tenant,
+                report=report,
+                number=_next_number(report),
+                kind=Kind.REPORT,
+                author=user,
+                supersedes=latest,
+                created_at=now,
+                updated_at=now,
+                key_images=latest.key_images,
+                **latest.sections(),
+            )
+    except IntegrityError:
+        raise refuse(Conflict("This report was changed meanwhile; reload it."), "race") from None
+    _record(
+        AuditAction.REPORT_REVISE, report, item, actor, version=draft.number,
+        supersedes=latest.number,
+    )  # fmt: skip
     return draft
 
 
@@ -336,10 +451,16 @@ def sign(
         )
     if version.author_id != user.pk:
         raise refuse(NotAllowed("Only the author of this draft can sign it."), "not author")
-    if version.kind == Kind.REPORT and not _holds(item, user, now):
+    if _needs_claim(version) and not _holds(item, user, now):
         raise refuse(NotAllowed("Claim this study again before you sign its report."), "no claim")
-    if version.kind != Kind.REPORT and not eligibility.may_read(user, item):
+    if not _needs_claim(version) and not eligibility.may_read(user, item):
         raise refuse(NotAllowed("You are not credentialed to report this study."), "not eligible")
+    if (
+        version.kind == Kind.REPORT
+        and status == Status.FINAL
+        and ReviewPolicy.validation_required(item.tenant_id, user)
+    ):
+        raise refuse(NotAllowed(_needs_validation_message(item)), "needs validation")
     if not verify_step_up(user, password=password, mfa_code=mfa_code):
         raise refuse(
             StepUpFailed("The password is not correct; the report is not signed."), "step-up"
@@ -379,10 +500,44 @@ def finalise(
         raise refuse(
             NotAllowed("Only the author of the preliminary report can finalise it."), "not author"
         )
+    if ReviewPolicy.validation_required(item.tenant_id, user):
+        raise refuse(NotAllowed(_needs_validation_message(item)), "needs validation")
+    if report.versions.filter(status=Status.DRAFT).exists():
+        raise refuse(
+            Conflict("This report has an unsigned revision; sign or discard it first."), "draft"
+        )
     if not verify_step_up(user, password=password, mfa_code=mfa_code):
         raise refuse(
             StepUpFailed("The password is not correct; the report is not signed."), "step-up"
         )
+    if ReviewRequest.objects.filter(
+        tenant=report.tenant, version=preliminary, state="open"
+    ).exists():
+        raise refuse(
+            Conflict("This preliminary is waiting for validation; cancel the review first."),
+            "in review",
+        )
+    try:
+        return seal_final_of(
+            preliminary, signer=user, actor=actor, item=item, sections=sections, now=now
+        )
+    except Conflict as error:
+        raise refuse(error, "race") from None
+
+
+def seal_final_of(
+    preliminary: ReportVersion,
+    *,
+    signer: User,
+    actor: audit.Actor,
+    item: WorkItem,
+    sections: Mapping[str, Any] | None,
+    now: datetime,
+) -> ReportVersion:
+    """The final version of a preliminary, signed by ``signer``: its author (``finalise``) or a
+    validator (``review.services.validate``); the preliminary's author stays the author. For
+    callers that have checked who may do this and asked for the step-up."""
+    report = preliminary.report
     text = preliminary.sections()
     text.update(_clean_sections(sections or {}))
     try:
@@ -392,17 +547,17 @@ def finalise(
                 report=report,
                 number=preliminary.number + 1,
                 kind=Kind.REPORT,
-                author=user,
+                author_id=preliminary.author_id,
                 supersedes=preliminary,
                 created_at=now,
                 updated_at=now,
                 key_images=preliminary.key_images,
                 **text,
             )
-            return _seal(final, user, actor, item, status=Status.FINAL, now=now)
+            return _seal(final, signer, actor, item, status=Status.FINAL, now=now)
     except IntegrityError:
         # Version number taken: another finalisation (or a draft) got there first.
-        raise refuse(Conflict("This report was changed meanwhile; reload it."), "race") from None
+        raise Conflict("This report was changed meanwhile; reload it.") from None
 
 
 def _announce_signed(version_pk: int) -> None:
@@ -438,6 +593,10 @@ def _seal(
                     ReadingState.FINAL if status == Status.FINAL else ReadingState.PRELIMINARY,
                     now=now,
                 )
+                if status == Status.PRELIMINARY:
+                    # Reading is done; the item waits, as preliminary, for its final.
+                    WorkItem.objects.filter(pk=item.pk).update(**worklist._freed(now))
+                    item.refresh_from_db()
             _record(
                 AuditAction.REPORT_SIGN, version.report, item, actor,
                 version=version.number, kind=version.kind, status=status, sha256=digest,

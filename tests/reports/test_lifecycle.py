@@ -149,7 +149,9 @@ def test_draft_autosaves_then_preliminary_then_final_moves_the_work_item(reading
     assert preliminary.content_sha256 == preliminary.compute_sha256()
     item.refresh_from_db()
     assert item.reading_state == ReadingState.PRELIMINARY
-    assert item.state == ItemState.IN_PROGRESS and item.preliminary_at == preliminary.signed_at
+    # Signing the preliminary ends the claim; the item waits, as preliminary, for its final.
+    assert item.state == ItemState.SCHEDULED and item.preliminary_at == preliminary.signed_at
+    assert item.holder_id is None and item.lease_token is None
 
     final = services.finalise(
         preliminary=preliminary, user=reading.bob, actor=_actor(reading.bob),
