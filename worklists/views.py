@@ -350,7 +350,6 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
         "patient": patient,
         "patient_display": person_name(patient.patient_name),
         "modalities": ", ".join(m for m in item.modalities.split("\\") if m),
-        "priors": list(item.priors.select_related("study").order_by("rank")),
         "sla": status,
         "sla_label": SLA_LABELS[status],
         "remaining": format_remaining(item.sla_remaining(now)),
@@ -374,6 +373,10 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
             {"StudyInstanceUIDs": item.study.study_instance_uid, "datasources": item.tenant.slug}
         ),
     }
+    # The item page is the reading room: the report, its history and the feature panels.
+    from reports.views import room_context  # reports builds on worklists, not the reverse
+
+    context.update(room_context(request, item, held_by_me=held_by_me))
     return render(request, "worklists/item.html", context)
 
 

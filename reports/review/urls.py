@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+"""Co-sign pages: /reports/review/…"""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("policy/", views.policy, name="policy"),
+    path("<int:request_id>/", views.detail, name="detail"),
+    path("<int:request_id>/<str:action>/", views.decide, name="decide"),
+]

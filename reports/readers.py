@@ -1,0 +1,120 @@
+"""Who reads finished reports: the referring physician of a study, and the hospital's own staff.
+
+- A referring physician (REFERRING_PHYSICIAN in a tenant) sees the signed reports of that
+  tenant's studies whose ReferringPhysicianName is their own DICOM name (``User.person_name``),
+  compared in the search form studies use (upper case, accents dropped), and nothing else.
+- The hospital's admins and radiologists see every signed report of their tenant.
+
+A draft is never shown here: only signed versions, the newest one labelled as it is
+(PRELIMINARY, FINAL, with its addenda and corrections). Anything else is "not found", and every
+report shown is audited (RESULT_VIEW).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from studies.dicom.attributes import search_form
+from tenants import audit
+from tenants.models import AuditAction, Membership, Role, User
+
+from . import services
+from .models import Report, ReportVersion
+
+STAFF_ROLES = (Role.TENANT_ADMIN, Role.RADIOLOGIST)
+# More than this on one page is a search, not a list of results.
+RESULTS_LIMIT = 200
+
+
+def _referrer_name(user: User) -> str:
+    """The component groups before "=" (alphabetic form) in search form; "" for no name."""
+    return search_form(user.person_name.split("=")[0].strip())
+
+
+def results_for(user: User) -> QuerySet[Report]:
+    """Reports with at least one signed version that this user may read as a result."""
+    if not user.is_authenticated or not user.is_active:
+        return Report.objects.none()
+    memberships = Membership.objects.filter(user=user, tenant__isnull=False, tenant__is_active=True)
+    staff = memberships.filter(role__in=STAFF_ROLES).values("tenant_id")
+    scope = Q(tenant_id__in=staff)
+    name = _referrer_name(user)
+    if name:
+        referring = memberships.filter(role=Role.REFERRING_PHYSICIAN).values("tenant_id")
+        scope |= Q(tenant_id__in=referring, study__referring_physician_name_search=name)
+    signed = ReportVersion.objects.filter(report=OuterRef("pk"), signed_at__isnull=False)
+    return (
+        Report.objects.filter(scope)
+        .filter(Exists(signed))
+        .select_related("tenant", "study__patient", "work_item")
+    )
+
+
+@dataclass
+class Result:
+    report: Report
+    current: ReportVersion
+    versions: list[ReportVersion]  # signed only, oldest first
+
+    @property
+    def patient(self) -> str:
+        from worklists.views import person_name  # how the worklist writes a DICOM name
+
+        return person_name(self.report.study.patient.patient_name)
+
+    @property
+    def label(self) -> str:
+        """What a clinician must not miss: is this the final word?"""
+        return "PRELIMINARY" if self.current.status == "preliminary" else "FINAL"
+
+
+def _signed(reports: list[Report]) -> dict[int, list[ReportVersion]]:
+    by_report: dict[int, list[ReportVersion]] = {r.pk: [] for r in reports}
+    for version in (
+        ReportVersion.objects.filter(report__in=reports, signed_at__isnull=False)
+        .select_related("author", "signed_by")
+        .order_by("report_id", "number")
+    ):
+        by_report[version.report_id].append(version)
+    return by_report
+
+
+def result_list(user: User, *, actor: audit.Actor) -> list[Result]:
+    """The user's results, newest signature first, audited per tenant (report ids only)."""
+    reports = list(results_for(user).order_by("-created_at", "-id")[:RESULTS_LIMIT])
+    signed = _signed(reports)
+    results = [Result(r, signed[r.pk][-1], signed[r.pk]) for r in reports if signed[r.pk]]
+    results.sort(key=lambda r: r.current.signed_at or r.report.created_at, reverse=True)
+    by_tenant: dict[int, list[Result]] = {}
+    for result in results:
+        by_tenant.setdefault(result.report.tenant_id, []).append(result)
+    audit.record_many(
+        audit.build(
+            action=AuditAction.RESULT_VIEW,
+            actor=actor,
+            tenant=shown[0].report.tenant,
+            detail={"page": "results", "reports": [r.report.pk for r in shown]},
+        )
+        for shown in by_tenant.values()
+    )
+    return results
+
+
+def result(user: User, report_id: int, *, actor: audit.Actor) -> Result:
+    """One result the user may read, else NotFound; audited."""
+    report = results_for(user).filter(pk=report_id).first()
+    if report is None:
+        raise services.NotFound("No such report.")
+    versions = _signed([report])[report.pk]
+    study = report.study
+    audit.record(
+        action=AuditAction.RESULT_VIEW,
+        actor=actor,
+        tenant=report.tenant,
+        study_instance_uid=study.study_instance_uid,
+        patient_ref=study.patient_id,
+        detail={"report": report.pk, "version": versions[-1].number},
+    )
+    return Result(report, versions[-1], versions)
