@@ -33,7 +33,7 @@ from tenants import audit
 from tenants.models import AuditAction, Membership, ReadingGroup, Role, Tenant, User
 
 from . import eligibility, metrics, queries, services
-from .models import OPEN_STATES, PriorityClass, SavedView, WorkItem
+from .models import OPEN_STATES, PriorityClass, ReadingState, SavedView, WorkItem
 
 # More than this on one screen is not a worklist any more; filters narrow it.
 LIST_LIMIT = 200
@@ -360,7 +360,11 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
         # A claim made in another browser, or given by reassignment: this session has no token.
         "lease_here": held_by_me and token == str(item.lease_token),
         "held_text": held_text(item.holder, item.claimed_at) if live and not held_by_me else "",
-        "can_claim": reads and item.state in OPEN_STATES and not (live and not held_by_me),
+        # A signed preliminary is read: it waits for its final (its author, or a validator).
+        "can_claim": reads
+        and item.state in OPEN_STATES
+        and not (live and not held_by_me)
+        and item.reading_state != ReadingState.PRELIMINARY,
         "can_read": reads,
         "manage": manage,
         "verdicts": verdicts,

@@ -46,7 +46,7 @@ def _record(
     reports._record(action, request.report if request else None, item, actor, outcome, **detail)
 
 
-def _radiologist_tenants(user: User) -> QuerySet[Membership]:
+def _radiologist_tenants(user: User) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(
         user=user, role=Role.RADIOLOGIST, tenant__isnull=False, tenant__is_active=True
     ).values("tenant_id")
@@ -200,6 +200,11 @@ def request_review(
         raise refuse(
             reports.IllegalTransition("Only the current preliminary report can be validated."),
             "not prelim",
+        )
+    if report.versions.filter(status=Status.DRAFT).exists():
+        raise refuse(
+            reports.Conflict("This report has an unsigned revision; sign or discard it first."),
+            "draft",
         )
     if user.pk not in (version.author_id, version.signed_by_id):
         raise refuse(

@@ -540,3 +540,144 @@ def test_simultaneous_signatures_of_one_draft_give_one_signed_version(reading):
     signs = _events(AuditAction.REPORT_SIGN, item)
     assert sorted(e.outcome for e in signs) == ["failure"] * 5 + ["success"]
     assert {e.detail["why"] for e in signs if e.outcome == "failure"} <= {"race", "signed"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Every (state, action) pair
+# ---------------------------------------------------------------------------------------------
+
+ACTIONS = (
+    "save", "sign_preliminary", "sign_final", "finalise", "addendum", "correction", "revise",
+    "discard", "request_review",
+)  # fmt: skip
+OK, ILLEGAL, CONFLICT = "ok", "IllegalTransition", "Conflict"
+# What each action does in each state of the report: allowed, or refused with which error.
+TRANSITIONS = {
+    "no report": dict.fromkeys(ACTIONS, "n/a") | {"save": OK},
+    "draft": {
+        "save": OK, "sign_preliminary": OK, "sign_final": OK, "finalise": ILLEGAL,
+        "addendum": ILLEGAL, "correction": ILLEGAL, "revise": ILLEGAL, "discard": OK,
+        "request_review": ILLEGAL,
+    },
+    "preliminary": {
+        "save": ILLEGAL, "sign_preliminary": ILLEGAL, "sign_final": ILLEGAL, "finalise": OK,
+        "addendum": ILLEGAL, "correction": ILLEGAL, "revise": OK, "discard": ILLEGAL,
+        "request_review": OK,
+    },
+    "preliminary in review": {
+        "save": ILLEGAL, "sign_preliminary": ILLEGAL, "sign_final": ILLEGAL, "finalise": CONFLICT,
+        "addendum": ILLEGAL, "correction": ILLEGAL, "revise": CONFLICT, "discard": ILLEGAL,
+        "request_review": CONFLICT,
+    },
+    "revision draft": {
+        "save": OK, "sign_preliminary": OK, "sign_final": OK, "finalise": CONFLICT,
+        "addendum": ILLEGAL, "correction": ILLEGAL, "revise": CONFLICT, "discard": OK,
+        "request_review": CONFLICT,
+    },
+    "final": {
+        "save": ILLEGAL, "sign_preliminary": ILLEGAL, "sign_final": ILLEGAL, "finalise": ILLEGAL,
+        "addendum": OK, "correction": OK, "revise": ILLEGAL, "discard": ILLEGAL,
+        "request_review": ILLEGAL,
+    },
+    "addendum draft": {
+        "save": OK, "sign_preliminary": ILLEGAL, "sign_final": OK, "finalise": ILLEGAL,
+        "addendum": CONFLICT, "correction": CONFLICT, "revise": ILLEGAL, "discard": OK,
+        "request_review": ILLEGAL,
+    },
+}  # fmt: skip
+
+
+def _in_state(reading: Any, state: str) -> Any:
+    """A claimed item whose report is in ``state``, built through the services."""
+    from reports import services
+    from reports.review import services as review
+
+    bob, actor = reading.bob, _actor(reading.bob)
+    item = _claimed(reading)
+    if state == "no report":
+        return item
+    draft = _draft(reading, item)
+    if state == "draft":
+        return item
+    preliminary = _sign(reading, draft, "preliminary")
+    if state == "preliminary":
+        return item
+    if state == "preliminary in review":
+        review.request_review(version=preliminary, user=bob, actor=actor)
+    elif state == "revision draft":
+        services.start_revision(report=preliminary.report, user=bob, actor=actor)
+    else:
+        final = services.finalise(
+            preliminary=preliminary, user=bob, actor=actor, password=reading.password
+        )
+        if state == "addendum draft":
+            services.start_change(report=final.report, user=bob, actor=actor, kind="addendum")
+    return item
+
+
+def _act(reading: Any, item: Any, action: str) -> None:
+    from reports import services
+    from reports.models import Report
+    from reports.review import services as review
+
+    bob, actor, password = reading.bob, _actor(reading.bob), reading.password
+    if action == "save":
+        _draft(reading, item, findings=f"Saved by {action}.")
+        return
+    report = Report.objects.get(work_item=item)
+    draft = report.versions.filter(status="draft").first()
+    latest = services.current(report)
+    target = draft or latest
+    assert target is not None
+    if action in ("sign_preliminary", "sign_final"):
+        _sign(reading, target, action.removeprefix("sign_"))
+    elif action == "finalise":
+        services.finalise(preliminary=latest or draft, user=bob, actor=actor, password=password)
+    elif action in ("addendum", "correction"):
+        services.start_change(report=report, user=bob, actor=actor, kind=action)
+    elif action == "revise":
+        services.start_revision(report=report, user=bob, actor=actor)
+    elif action == "discard":
+        services.discard_draft(version=target, user=bob, actor=actor)
+    elif action == "request_review":
+        review.request_review(version=latest or draft, user=bob, actor=actor)
+
+
+def test_every_state_and_action_pair_is_allowed_or_refused_as_the_table_says(reading):
+    """No illegal transition: each of 7 states × 9 actions, on a fresh report each time; a
+    refusal changes nothing that was signed."""
+    from reports import services
+    from reports.models import ReportVersion
+
+    seen: dict[tuple[str, str], str] = {}
+    for state, expected in TRANSITIONS.items():
+        for action in ACTIONS:
+            if expected[action] == "n/a":
+                continue
+            item = _in_state(reading, state)
+            signed_before = list(
+                ReportVersion.objects.filter(report__work_item=item, signed_at__isnull=False)
+                .order_by("number")
+                .values_list("pk", "content_sha256")
+            )
+            try:
+                _act(reading, item, action)
+                seen[(state, action)] = OK
+            except services.ReportError as refused:
+                seen[(state, action)] = type(refused).__name__
+                assert refused.status == 409, (state, action, str(refused))
+            signed_after = list(
+                ReportVersion.objects.filter(
+                    report__work_item=item, pk__in=[p for p, _ in signed_before]
+                )
+                .order_by("number")
+                .values_list("pk", "content_sha256")
+            )
+            assert signed_after == signed_before, (state, action)
+    wanted = {
+        (state, action): outcome
+        for state, row in TRANSITIONS.items()
+        for action, outcome in row.items()
+        if outcome != "n/a"
+    }
+    assert seen == wanted

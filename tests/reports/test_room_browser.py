@@ -1,0 +1,101 @@
+"""The reading room end to end, in real browsers (Chromium through Playwright) against the real
+web server: a reading-group radiologist claims a study and writes a preliminary, signs it with
+the password and sends it for review; the hospital's radiologist validates it to final from the
+review queue; the study's referring physician reads the final report among the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.browser import artefacts, chromium, logged_in
+from tests.reports.review.conftest import make_attending
+
+FINDINGS = "Liver, spleen and kidneys normal. No free fluid."
+IMPRESSION = "No acute abdominal abnormality."
+
+
+def _referrer(reading: Any) -> Any:
+    from tenants import services
+    from tenants.models import Role, User
+
+    welby = User.objects.create_user(
+        "welby", password=reading.password, display_name="Marcus Welby", person_name="WELBY^MARCUS"
+    )
+    services.add_membership(user=welby, tenant=reading.people.demo, role=Role.REFERRING_PHYSICIAN)
+    return welby
+
+
+def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, reading):
+    from reports.models import ReportVersion, ReviewPolicy
+    from studies.models import Study
+
+    ReviewPolicy.objects.create(tenant=reading.people.demo, requires_validation=True)
+    make_attending(reading.people)
+    _referrer(reading)
+    item = reading.item(reading.people.demo, patient_name="ROOM^RITA", accession="ACC-ROOM")
+    Study.objects.filter(pk=item.study_id).update(
+        referring_physician_name="Welby^Marcus", referring_physician_name_search="WELBY^MARCUS"
+    )
+    row = f'tr[data-item="{item.pk}"]'
+    folder = artefacts()
+    with chromium() as browser:
+        # The reading-group radiologist claims the study and writes the report.
+        bob = logged_in(browser, web.url, "bob", reading.password, then="/worklist/")
+        bob.click(f"{row} button.claim")
+        bob.wait_for_url(f"{web.url}/worklist/items/{item.pk}/")
+        bob.wait_for_selector("#report-editor")
+        bob.fill("#section-clinical_information", "Abdominal pain.")
+        bob.keyboard.press("Alt+4")  # keyboard-first: Alt+4 is the findings
+        assert bob.evaluate("document.activeElement.id") == "section-findings"
+        bob.keyboard.type(FINDINGS)
+        bob.fill("#section-impression", IMPRESSION)
+        bob.keyboard.press("Control+s")
+        bob.wait_for_function(
+            "document.getElementById('save-state').textContent.startsWith('Saved')"
+        )
+        bob.screenshot(path=folder / "room-1-bob-writes.png", full_page=True)
+
+        # Ctrl+Enter opens the sign dialog; the hospital requires validation.
+        bob.keyboard.press("Control+Enter")
+        bob.wait_for_selector("#sign-dialog[open]")
+        assert bob.is_disabled("#sign-status input[value=final]")
+        assert bob.is_checked("#send-for-review")
+        bob.select_option("#reviewer", "hugo")
+        bob.fill("#review-message", "Please validate.")
+        bob.fill("#sign-password", "wrong password")
+        bob.click("#sign-submit")
+        bob.wait_for_selector("#sign-error:not([hidden])")
+        assert "password is not correct" in bob.inner_text("#sign-error")
+        bob.fill("#sign-password", reading.password)
+        bob.screenshot(path=folder / "room-2-bob-signs.png", full_page=True)
+        bob.click("#sign-submit")
+        bob.wait_for_selector("#review-open")
+        assert "PRELIMINARY" in bob.inner_text("#report-title")
+        bob.screenshot(path=folder / "room-3-bob-sent-for-review.png", full_page=True)
+
+        # The hospital's radiologist validates it from the review queue.
+        hugo = logged_in(browser, web.url, "hugo", reading.password, then="/reports/review/")
+        assert "ROOM, RITA" in hugo.inner_text(".review-queue")
+        hugo.click(".review-queue a.button")
+        hugo.wait_for_selector("#validate-form")
+        assert FINDINGS in hugo.inner_text("#review-text")
+        hugo.fill("#validate-password", reading.password)
+        hugo.screenshot(path=folder / "room-4-hugo-validates.png", full_page=True)
+        hugo.click("#validate")
+        hugo.wait_for_selector("text=the report is final")
+
+        # The referring physician reads the final report.
+        welby = logged_in(browser, web.url, "welby", reading.password, then="/reports/results/")
+        assert "FINAL" in welby.inner_text(".results")
+        welby.click(".results a")
+        welby.wait_for_selector("#result-text")
+        assert welby.inner_text("#result-label") == "FINAL"
+        text = welby.inner_text("#result-text")
+        assert FINDINGS in text and IMPRESSION in text and "Hugo" in text
+        welby.screenshot(path=folder / "room-5-referrer-reads.png", full_page=True)
+
+        bob.reload()
+        assert "FINAL" in bob.inner_text("#report-title")
+        bob.screenshot(path=folder / "room-6-bob-final.png", full_page=True)
+    final = ReportVersion.objects.get(report__work_item=item, status="final")
+    assert (final.author.username, final.signed_by.username) == ("bob", "hugo")
