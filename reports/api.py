@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,7 +20,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants.models import Tenant, User
+from tenants.models import AuditAction, Tenant, User
 from worklists.api import BAD_REQUEST, FORBIDDEN, NOT_FOUND, WorklistAPIView, _body
 from worklists.models import WorkItem
 from worklists.serializers import DetailSerializer
@@ -318,24 +317,13 @@ class ReviewQueue(WorklistAPIView):
         return Response(ReviewRequestSerializer(review.queue(self.user), many=True).data)
 
 
-def _request_with_text(user: User, request_id: int) -> Any:
-    found = review.visible_request(user, request_id)
-    ReviewRequestQuery = type(found).objects  # noqa: N806 - the manager, for the prefetch
-    return (
-        ReviewRequestQuery.filter(pk=found.pk, tenant_id=found.tenant_id)
-        .select_related("tenant", "report__work_item__study", "version__author")
-        .prefetch_related(Prefetch("version__signed_by"))
-        .get()
-    )
-
-
 class ReviewDetail(WorklistAPIView):
     @extend_schema(responses={200: ReviewRequestDetailSerializer, 404: REVIEW_NOT_FOUND})
     def get(self, request: Request, request_id: int) -> Response:
         """One request with the preliminary's text (audited as a view of the report)."""
-        found = _request_with_text(self.user, request_id)
+        found = review.visible_request(self.user, request_id)
         services._record(
-            services.AuditAction.REPORT_VIEW, found.report, found.report.work_item, self.actor(),
+            AuditAction.REPORT_VIEW, found.report, found.report.work_item, self.actor(),
             review=found.pk,
         )  # fmt: skip
         return Response(ReviewRequestDetailSerializer(found).data)

@@ -28,9 +28,14 @@ STAFF_ROLES = (Role.TENANT_ADMIN, Role.RADIOLOGIST)
 RESULTS_LIMIT = 200
 
 
-def _referrer_name(user: User) -> str:
-    """The component groups before "=" (alphabetic form) in search form; "" for no name."""
-    return search_form(user.person_name.split("=")[0].strip())
+def _referrer_names(user: User) -> list[str]:
+    """The user's DICOM name (its alphabetic group) in search form, as hospitals may write it:
+    with or without trailing empty components ("WELBY^MARCUS", "WELBY^MARCUS^^"). None for a
+    user without a DICOM name."""
+    name = search_form(user.person_name.split("=")[0].strip()).rstrip("^")
+    if not name:
+        return []
+    return [name + "^" * n for n in range(5 - name.count("^"))] or [name]
 
 
 def results_for(user: User) -> QuerySet[Report]:
@@ -40,10 +45,10 @@ def results_for(user: User) -> QuerySet[Report]:
     memberships = Membership.objects.filter(user=user, tenant__isnull=False, tenant__is_active=True)
     staff = memberships.filter(role__in=STAFF_ROLES).values("tenant_id")
     scope = Q(tenant_id__in=staff)
-    name = _referrer_name(user)
-    if name:
+    names = _referrer_names(user)
+    if names:
         referring = memberships.filter(role=Role.REFERRING_PHYSICIAN).values("tenant_id")
-        scope |= Q(tenant_id__in=referring, study__referring_physician_name_search=name)
+        scope |= Q(tenant_id__in=referring, study__referring_physician_name_search__in=names)
     signed = ReportVersion.objects.filter(report=OuterRef("pk"), signed_at__isnull=False)
     return (
         Report.objects.filter(scope)

@@ -65,7 +65,13 @@ def requests_for(user: User) -> QuerySet[ReviewRequest]:
     return ReviewRequest.objects.filter(
         Q(tenant_id__in=_radiologist_tenants(user)) | Q(requested_by=user)
     ).select_related(
-        "tenant", "report__work_item", "report__study", "version", "requested_by", "reviewer"
+        "tenant",
+        "report__work_item__study",
+        "version__author",
+        "version__signed_by",
+        "requested_by",
+        "reviewer",
+        "decided_by",
     )
 
 

@@ -43,7 +43,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         bob = logged_in(browser, web.url, "bob", reading.password, then="/worklist/")
         bob.click(f"{row} button.claim")
         bob.wait_for_url(f"{web.url}/worklist/items/{item.pk}/")
-        bob.wait_for_selector("#report-editor")
+        bob.wait_for_selector("#reading-room[data-ready=true] #report-editor")
         bob.fill("#section-clinical_information", "Abdominal pain.")
         bob.keyboard.press("Alt+4")  # keyboard-first: Alt+4 is the findings
         assert bob.evaluate("document.activeElement.id") == "section-findings"

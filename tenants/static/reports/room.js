@@ -147,7 +147,8 @@
       $("sign-error").hidden = true;
       $("sign-submit").textContent = which === "finalise" ? "Sign final" : which === "review" ? "Send" : "Sign";
       var go = function () { dialog.showModal(); (passwordNeeded ? $("sign-password") : $("reviewer")).focus(); };
-      if (which === "sign" && editor) { save().then(go); } else { go(); }
+      // Sign what is on the screen: only once it is saved (a refused save says why).
+      if (which === "sign" && editor) { save().then(function (saved) { if (saved) go(); }); } else { go(); }
     }
 
     function submitDialog() {
@@ -283,6 +284,8 @@
         if (area) { event.preventDefault(); area.focus(); }
       }
     });
+
+    room.dataset.ready = "true";  // for tests and panels: the editor's handlers are in place
 
     // ---- Feature panels: a 404 (not built yet, or not yours) shows as nothing ---------------
     document.body.addEventListener("htmx:responseError", function (event) {

@@ -185,7 +185,7 @@ def test_a_referrer_sees_the_signed_reports_of_their_own_patients_only(reading):
     tenants.add_membership(user=welby, tenant=reading.people.demo, role=Role.REFERRING_PHYSICIAN)
     mine, preliminary = _preliminary(reading, send_to=False)
     Study.objects.filter(pk=mine.study_id).update(
-        referring_physician_name="WELBY^MARCUS", referring_physician_name_search="WELBY^MARCUS"
+        referring_physician_name="WELBY^MARCUS^^", referring_physician_name_search="WELBY^MARCUS^^"
     )
     others, _ = _preliminary(reading, send_to=False)  # another physician's patient
     drafted = reading.item(reading.people.demo)  # only a draft: never shown
