@@ -70,6 +70,12 @@ class Result:
         return person_name(self.report.study.patient.patient_name)
 
     @property
+    def referrer(self) -> str:
+        from worklists.views import person_name
+
+        return person_name(self.report.study.referring_physician_name)
+
+    @property
     def label(self) -> str:
         """What a clinician must not miss: is this the final word?"""
         return "PRELIMINARY" if self.current.status == "preliminary" else "FINAL"

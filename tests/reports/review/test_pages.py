@@ -231,3 +231,13 @@ def test_a_referrer_sees_the_signed_reports_of_their_own_patients_only(reading):
     views = AuditEvent.objects.filter(action=AuditAction.RESULT_VIEW, actor_user_id=welby.pk)
     assert views.filter(detail__report=report_id).count() == 3
     assert all("WELBY" not in str(e.detail) for e in views)
+
+
+def test_a_signed_preliminary_waits_on_the_worklist_as_preliminary_not_to_be_claimed(reading):
+    item, _ = _preliminary(reading, send_to=False)
+    bob = _login(reading.bob, reading.password)
+    rows = bob.get("/worklist/").content.decode()
+    row = rows[rows.index(f'data-item="{item.pk}"') :].split("</tr>")[0]
+    assert "Preliminary" in row and "Claim" not in row and "Open" in row
+    page = bob.get(f"/worklist/items/{item.pk}/").content.decode()
+    assert "waits for its final report" in page and 'class="primary claim"' not in page
