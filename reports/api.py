@@ -314,7 +314,9 @@ class ReviewQueue(WorklistAPIView):
     def get(self, request: Request) -> Response:
         """Open requests you may validate: named to you, or to any radiologist of your
         hospital."""
-        return Response(ReviewRequestSerializer(review.queue(self.user), many=True).data)
+        waiting = review.queue(self.user)
+        review.audit_listed(waiting, self.actor(), "review queue api")
+        return Response(ReviewRequestSerializer(waiting, many=True).data)
 
 
 class ReviewDetail(WorklistAPIView):

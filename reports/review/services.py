@@ -93,6 +93,20 @@ def queue(user: User) -> list[ReviewRequest]:
     return list(found)
 
 
+def audit_listed(requests: list[ReviewRequest], actor: audit.Actor, where: str) -> None:
+    """A list of requests shows patients' studies: one audit row per request listed."""
+    audit.record_many(
+        audit.build(
+            action=AuditAction.REPORT_VIEW,
+            actor=actor,
+            tenant=r.tenant,
+            patient_ref=r.report.work_item.patient_id,
+            detail={"page": where, "review": r.pk, "report": r.report_id},
+        )
+        for r in requests
+    )
+
+
 def visible_request(user: User, request_id: int) -> ReviewRequest:
     """One request the user may see, else NotFound (missing, or another hospital's)."""
     found = requests_for(user).filter(pk=request_id).first()

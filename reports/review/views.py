@@ -40,16 +40,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         services.requests_for(user).filter(requested_by=user).order_by("-created_at", "-id")[:50]
     )
     shown = {r.pk: r for r in [*waiting, *sent]}
-    audit.record_many(
-        audit.build(
-            action=AuditAction.REPORT_VIEW,
-            actor=_actor(request),
-            tenant=r.tenant,
-            patient_ref=r.report.work_item.patient_id,
-            detail={"page": "review queue", "review": r.pk, "report": r.report_id},
-        )
-        for r in shown.values()
-    )
+    services.audit_listed(list(shown.values()), _actor(request), "review queue")
     return render(
         request,
         "reports/review/queue.html",

@@ -12,6 +12,23 @@ from tests.reports.review.conftest import make_attending
 
 FINDINGS = "Liver, spleen and kidneys normal. No free fluid."
 IMPRESSION = "No acute abdominal abnormality."
+# The browser's speech recognition, stood in for: it "hears" one sentence when started.
+FAKE_SPEECH = """
+window.FakeSpeech = function () {
+  var self = this;
+  this.start = function () {
+    setTimeout(function () {
+      var result = [{transcript: "Helical CT after intravenous contrast"}];
+      result.isFinal = true;
+      self.onresult({resultIndex: 0, results: [result]});
+      self.onend();
+    }, 50);
+  };
+  this.stop = function () { self.onend(); };
+};
+Object.defineProperty(window, "SpeechRecognition", {value: window.FakeSpeech});
+Object.defineProperty(window, "webkitSpeechRecognition", {value: window.FakeSpeech});
+"""
 
 
 def _referrer(reading: Any) -> Any:
@@ -41,6 +58,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
     with chromium() as browser:
         # The reading-group radiologist claims the study and writes the report.
         bob = logged_in(browser, web.url, "bob", reading.password, then="/worklist/")
+        bob.context.add_init_script(FAKE_SPEECH)
         bob.click(f"{row} button.claim")
         bob.wait_for_url(f"{web.url}/worklist/items/{item.pk}/")
         bob.wait_for_selector("#reading-room[data-ready=true] #report-editor")
@@ -49,6 +67,15 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         assert bob.evaluate("document.activeElement.id") == "section-findings"
         bob.keyboard.type(FINDINGS)
         bob.fill("#section-impression", IMPRESSION)
+        # Dictation: the words go in at the caret, and autosave sees them.
+        bob.fill("#section-technique", "CT abdomen.")
+        bob.click("button.dictate[data-for=section-technique]")
+        bob.wait_for_function(
+            "document.getElementById('section-technique').value.includes('intravenous')"
+        )
+        assert bob.input_value("#section-technique") == (
+            "CT abdomen. Helical CT after intravenous contrast"
+        )
         bob.keyboard.press("Control+s")
         bob.wait_for_function(
             "document.getElementById('save-state').textContent.startsWith('Saved')"
@@ -92,6 +119,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         assert welby.inner_text("#result-label") == "FINAL"
         text = welby.inner_text("#result-text")
         assert FINDINGS in text and IMPRESSION in text and "Hugo" in text
+        assert "Helical CT after intravenous contrast" in text
         welby.screenshot(path=folder / "room-5-referrer-reads.png", full_page=True)
 
         bob.reload()
