@@ -236,6 +236,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SKYLIGHT_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The reading room shows the viewer beside the report in a frame of our own pages; other sites
+# still cannot frame ours (clickjacking).
+X_FRAME_OPTIONS = "SAMEORIGIN"
 
 # ---------------------------------------------------------------------------------------------
 # Database: PostgreSQL from DATABASE_URL, or the embedded SQLite file.

@@ -241,3 +241,17 @@ def test_a_signed_preliminary_waits_on_the_worklist_as_preliminary_not_to_be_cla
     assert "Preliminary" in row and "Claim" not in row and "Open" in row
     page = bob.get(f"/worklist/items/{item.pk}/").content.decode()
     assert "waits for its final report" in page and 'class="primary claim"' not in page
+
+
+def test_the_viewer_may_be_framed_beside_the_report_by_our_own_pages_only(reading):
+    from worklists import services as worklist
+
+    item = reading.item(reading.people.demo)
+    worklist.claim(item, reading.bob, _actor(reading.bob))
+    bob = _login(reading.bob, reading.password)
+    page = bob.get(f"/worklist/items/{item.pk}/")
+    (viewer,) = re.findall(
+        r'<iframe title="Viewer of this study" data-src="([^"]+)"', page.content.decode()
+    )
+    framed = bob.get(viewer.replace("&amp;", "&"))
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
