@@ -113,7 +113,10 @@
       editor.addEventListener("focusout", function () { if (dirty) save(); });
       setInterval(function () { if (dirty) save(); }, AUTOSAVE_MS);
       window.addEventListener("beforeunload", function (event) {
-        if (dirty && !stopped) { save(); event.preventDefault(); event.returnValue = ""; }
+        if (!dirty) return;
+        if (!stopped) save();  // a last try; the browser asks whether to leave meanwhile
+        event.preventDefault();
+        event.returnValue = "";
       });
       var saveNow = $("save-now");
       if (saveNow) saveNow.addEventListener("click", function () { dirty = true; save(); });
