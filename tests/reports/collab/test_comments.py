@@ -78,3 +78,65 @@ def test_a_comment_needs_words_and_a_reply_needs_a_comment_of_this_thread(readin
 
     elsewhere = Comment.objects.get(work_item=other)
     assert b"not in this thread" in _comment(bob, item, body="x", reply_to=elsewhere.pk).content
+
+
+def test_the_api_asks_answers_and_lists_with_404_for_another_hospital(reading):
+    item = reading.item(reading.people.demo)
+    bob, erin = client_for(reading.bob), client_for(reading.erin)
+    base = f"/api/reports/collab/items/{item.pk}"
+    asked = bob.post(
+        f"{base}/consults/",
+        {"question": "Agree?", "consultant": "erin"},
+        content_type="application/json",
+    )
+    assert asked.status_code == 201, asked.content
+    consult = asked.json()
+    assert consult["status"] == "requested" and consult["consultant"] == "erin"
+    bad = bob.post(
+        f"{base}/consults/",
+        {"question": "?", "consultant": "nobody"},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and "No active radiologist" in bad.json()["detail"]
+    assert (
+        erin.post(f"/api/reports/collab/consults/{consult['id']}/accept/").json()["status"]
+        == "accepted"
+    )
+    answered = erin.post(
+        f"{base}/comments/",
+        {"body": "Agreed, @bob.", "answers": consult["id"]},
+        content_type="application/json",
+    )
+    assert answered.status_code == 201 and answered.json()["mentions"] == ["bob"]
+    reply = bob.post(
+        f"{base}/comments/",
+        {"body": "Thanks", "reply_to": answered.json()["id"]},
+        content_type="application/json",
+    )
+    assert reply.status_code == 201
+    thread = bob.get(f"{base}/comments/").json()
+    assert [(c["body"], c["depth"]) for c in thread] == [("Agreed, @bob.", 0), ("Thanks", 1)]
+    notes = bob.get("/api/reports/collab/notifications/").json()
+    assert notes["unread"] >= 2
+    assert (
+        bob.post(
+            "/api/reports/collab/notifications/read/", {}, content_type="application/json"
+        ).json()["marked"]
+        == notes["unread"]
+    )
+    assert bob.get("/api/reports/collab/notifications/").json()["unread"] == 0
+
+    charlie = client_for(reading.people.charlie)
+    assert charlie.get(f"{base}/consults/").status_code == 404
+    assert charlie.get(f"{base}/comments/").status_code == 404
+    assert (
+        charlie.post(
+            f"{base}/comments/", {"body": "x"}, content_type="application/json"
+        ).status_code
+        == 404
+    )
+    assert charlie.post(f"/api/reports/collab/consults/{consult['id']}/revoke/").status_code == 404
+    assert charlie.get("/api/reports/collab/notifications/").json()["results"] == []
+    revoked = bob.post(f"/api/reports/collab/consults/{consult['id']}/revoke/")
+    assert revoked.json()["status"] == "revoked"
+    assert erin.get(f"{base}/comments/").status_code == 404
