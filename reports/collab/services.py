@@ -221,7 +221,7 @@ def request_consult(
     return consult
 
 
-def _grant_holder(consult: Consult, user: User) -> bool:
+def holds_grant(consult: Consult, user: User) -> bool:
     return ConsultUserObjectPermission.objects.filter(
         content_object=consult, user=user, permission__codename=access.PERMISSION
     ).exists()
@@ -235,7 +235,7 @@ def accept_consult(
     now = now or timezone.now()
     consult = visible_consult(user, consult.pk, now)
     item = consult.work_item
-    if not _grant_holder(consult, user):
+    if not holds_grant(consult, user):
         raise NotAllowed("Only the radiologist asked can accept this consult.")
     if not consult.is_open(now):
         raise Conflict("This consult is closed.")

@@ -49,7 +49,7 @@ def _panel(
     rows = []
     for consult in consults:
         is_mine = consult.consultant_id == user.pk or (
-            consult.status == ConsultStatus.REQUESTED and services._grant_holder(consult, user)
+            consult.status == ConsultStatus.REQUESTED and services.holds_grant(consult, user)
         )
         rows.append(
             {
@@ -84,10 +84,8 @@ def _done(
 ) -> HttpResponse:
     """The panel again for htmx; a redirect to the reading room otherwise."""
     if request.headers.get("HX-Request"):
-        response = _panel(request, item, errors=errors, note=note)
-        if errors:
-            response.status_code = 200  # htmx swaps 2xx only; the errors are in the panel
-        return response
+        # 200 even with errors (htmx swaps 2xx only): the errors are shown in the panel.
+        return _panel(request, item, errors=errors, note=note)
     for error in errors or []:
         messages.error(request, error)
     if note:
@@ -162,8 +160,6 @@ def consult_action(request: HttpRequest, consult_id: int, action: str) -> HttpRe
             raise Http404("No such action.")
     except services.CollabError as error:
         return _done(request, consult.work_item, errors=[str(error)])
-    # A consultant who revoked nothing still sees the item; after a revocation by the requester
-    # the requester does too. Nobody loses the page they are on here.
     return _done(request, consult.work_item, note=note)
 
 
