@@ -344,6 +344,7 @@ CELERY_TASK_ROUTES = {
     "worklists.tasks.auto_assign": {"queue": "ingest"},
     "worklists.tasks.housekeeping": {"queue": "ingest"},
     "worklists.tasks.prefetch_priors": {"queue": "prefetch"},
+    "reports.critical.tasks.escalate_critical": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -359,6 +360,8 @@ WORKLIST_HOUSEKEEPING_SECONDS = env_float(
     "SKYLIGHT_WORKLIST_HOUSEKEEPING_SECONDS", 10.0, minimum=0.5
 )
 RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
+# Critical results not acknowledged within their hospital's limit are escalated this often.
+CRITICAL_ESCALATION_SECONDS = env_float("SKYLIGHT_CRITICAL_ESCALATION_SECONDS", 30.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-ready-studies": {
         "task": "studies.tasks.sweep_ready_studies",
@@ -371,6 +374,10 @@ CELERY_BEAT_SCHEDULE = {
     "worklist-housekeeping": {
         "task": "worklists.tasks.housekeeping",
         "schedule": WORKLIST_HOUSEKEEPING_SECONDS,
+    },
+    "critical-escalation": {
+        "task": "reports.critical.tasks.escalate_critical",
+        "schedule": CRITICAL_ESCALATION_SECONDS,
     },
 }
 

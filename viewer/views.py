@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import mimetypes
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
@@ -255,6 +256,8 @@ def app_config_js(request: HttpRequest) -> HttpResponse:
         return response
     user = cast(User, request.user)
     tenants = list(readable_tenants(user).order_by("slug"))
+    # A consultant's hospitals too: DICOMweb keeps them to the consulted studies there.
+    tenants += [t for t in _consulted_tenants(user) if t not in tenants]
     storable = frozenset(storable_tenants(user).values_list("slug", flat=True))
     slugs = [t.slug for t in tenants]
     wanted = request.GET.get("default", "")
@@ -284,6 +287,20 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 
 
+def _consulted_tenants(user: User) -> QuerySet[Tenant]:
+    """Hospitals of which an open consult lets the user see a study (reports.collab builds on
+    this app, hence the import here)."""
+    from reports.collab.access import consulted_tenants
+
+    return consulted_tenants(user)
+
+
+def _consulted_study_ids(user: User) -> QuerySet[Any]:
+    from reports.collab.access import open_consults
+
+    return open_consults(user).values("study_id")
+
+
 def _launch_uids(request: HttpRequest) -> list[str] | None:
     """The studies a launch URL names (OHIF reads the key in any case), or None if it names none."""
     values = [v for key, vs in request.GET.lists() if key.lower() == _LAUNCH_KEY for v in vs]
@@ -297,7 +314,8 @@ def _launch_tenant(user: User, uids: list[str], wanted: str) -> tuple[Tenant, li
     if not uids or len(uids) > _MAX_LAUNCH_STUDIES or not all(is_uid(u) for u in uids):
         return None
     studies = Study.objects.filter(
-        tenant__in=readable_tenants(user), study_instance_uid__in=uids
+        Q(tenant__in=readable_tenants(user)) | Q(id__in=_consulted_study_ids(user)),
+        study_instance_uid__in=uids,
     ).select_related("tenant")
     if wanted:
         studies = studies.filter(tenant__slug=wanted)
@@ -350,7 +368,7 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
     uids = _launch_uids(request)
     wanted = next((vs[-1] for k, vs in request.GET.lists() if k.lower() == "datasources"), "")
     if uids is None:
-        if not readable_tenants(user).exists():
+        if not (readable_tenants(user).exists() or _consulted_tenants(user).exists()):
             return _not_found_page(request)  # OHIF with no data source shows only an error
         return _index(request, default="")
     launch = _launch_tenant(user, uids, wanted)

@@ -295,11 +295,20 @@ def visible_item(user: User, item_id: int) -> WorkItem:
     if item is None:
         raise NotVisible("No such work item.")
     readable = eligibility.may_read(user, item)
-    if not (readable or can_manage(user, item)):
+    if not (readable or can_manage(user, item) or _consulted(user, item)):
         raise NotVisible("No such work item.")
     # Remembered for this request, so a claim that follows does not compute the coverage again.
     item._readable_by = user.pk if readable else None  # type: ignore[attr-defined]
     return item
+
+
+def _consulted(user: User, item: WorkItem) -> bool:
+    """An open consult lets its consultant see this one item, read-only: neither eligible nor a
+    manager, they cannot claim, sign or manage it. Asked last, so readers pay nothing for it;
+    imported here because reports is built on worklists, not the reverse."""
+    from reports.collab.access import consults_item
+
+    return consults_item(user, item.pk)
 
 
 def can_manage(user: User, item: WorkItem) -> bool:

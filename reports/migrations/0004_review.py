@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0003_key_images'),
+        ('reports', '0008_critical'),
         ('tenants', '0007_person_name_and_report_audit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -120,7 +120,9 @@ def _search(
     actor: audit.Actor,
     level: str,
     path: dict[str, str],
+    study_scope: frozenset[str] | None = None,
 ) -> HttpResponse:
+    """``study_scope``: a consultant's studies (see views.dicomweb_endpoint); None for readers."""
     media_type = negotiate(request.META.get("HTTP_ACCEPT"), [DICOM_JSON, "application/json"])
     if media_type is None:
         return error_response(
@@ -132,6 +134,8 @@ def _search(
     try:
         identifier, fuzzy = _identifier(request, level, path)
         limit, offset = _paging(request)
+        if study_scope is not None:
+            _keep_to(identifier, study_scope)
         result = find_matches(
             tenant,
             level,
@@ -180,6 +184,15 @@ def _search(
     return response
 
 
+def _keep_to(identifier: Dataset, study_uids: frozenset[str]) -> None:
+    """Match only these studies: those asked for among them, else all of them (UID list
+    matching). "0" is a valid UID no study has: asking only for other studies matches nothing."""
+    asked = identifier.get("StudyInstanceUID") or ""
+    asked_uids = [u for u in ([asked] if isinstance(asked, str) else list(asked)) if u]
+    kept = sorted(study_uids.intersection(asked_uids) if asked_uids else study_uids)
+    identifier.StudyInstanceUID = kept or "0"
+
+
 def _retrieve_url(base: str, level: str, ds: Dataset) -> str:
     url = f"{base}/studies/{ds.StudyInstanceUID}"
     if level in (SERIES, IMAGE):
@@ -193,22 +206,37 @@ def _path(kwargs: dict[str, str]) -> dict[str, str]:
     return {PATH_KEYS[name]: value for name, value in kwargs.items() if name in PATH_KEYS}
 
 
-@dicomweb_endpoint(write=False)
+@dicomweb_endpoint(write=False, study_scope=True)
 def search_studies(
-    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
+    request: HttpRequest,
+    *,
+    tenant: Tenant,
+    actor: audit.Actor,
+    study_scope: frozenset[str] | None = None,
+    **kwargs: str,
 ) -> HttpResponse:
-    return _search(request, tenant, actor, STUDY, _path(kwargs))
+    return _search(request, tenant, actor, STUDY, _path(kwargs), study_scope)
 
 
-@dicomweb_endpoint(write=False)
+@dicomweb_endpoint(write=False, study_scope=True)
 def search_series(
-    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
+    request: HttpRequest,
+    *,
+    tenant: Tenant,
+    actor: audit.Actor,
+    study_scope: frozenset[str] | None = None,
+    **kwargs: str,
 ) -> HttpResponse:
-    return _search(request, tenant, actor, SERIES, _path(kwargs))
+    return _search(request, tenant, actor, SERIES, _path(kwargs), study_scope)
 
 
-@dicomweb_endpoint(write=False)
+@dicomweb_endpoint(write=False, study_scope=True)
 def search_instances(
-    request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, **kwargs: str
+    request: HttpRequest,
+    *,
+    tenant: Tenant,
+    actor: audit.Actor,
+    study_scope: frozenset[str] | None = None,
+    **kwargs: str,
 ) -> HttpResponse:
-    return _search(request, tenant, actor, IMAGE, _path(kwargs))
+    return _search(request, tenant, actor, IMAGE, _path(kwargs), study_scope)

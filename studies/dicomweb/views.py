@@ -7,6 +7,7 @@ not exist.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -45,8 +46,20 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return check.process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
-def dicomweb_endpoint(*, write: bool) -> Callable[..., Any]:
-    """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view."""
+def _consulted_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | None:
+    """The second way in, asked only when the first found nothing: a consultant's open consults
+    (reports.collab) let them read these studies of the tenant and nothing else of it."""
+    from reports.collab.access import consulted_tenant
+
+    return consulted_tenant(user, slug)
+
+
+def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[..., Any]:
+    """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view.
+
+    A consultant reaches a tenant for the consulted studies only: a URL naming another study is
+    404, and a view above study level answers them only if it takes ``study_scope`` (the UIDs it
+    must keep to, passed only for consultants; QIDO-RS does); any other such view is 404."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
@@ -70,6 +83,7 @@ def dicomweb_endpoint(*, write: bool) -> Callable[..., Any]:
                         "CSRF check failed: send the X-CSRFToken header with a "
                         "session, or use a bearer token.",
                     )
+            via_consult = False
             try:
                 tenant = (
                     get_storable_tenant(user, tenant_slug)
@@ -81,9 +95,24 @@ def dicomweb_endpoint(*, write: bool) -> Callable[..., Any]:
                     return error_response(
                         403, "Your role in this hospital does not allow storing instances."
                     )
-                return error_response(404, "No such tenant.")
+                consulted = None if write else _consulted_tenant(user, tenant_slug)
+                if consulted is None:
+                    return error_response(404, "No such tenant.")
+                tenant, uids = consulted
+                via_consult = True
+                if "study_uid" in kwargs:
+                    if kwargs["study_uid"] not in uids:
+                        return error_response(
+                            404, "No such study, series or instance in this hospital."
+                        )
+                elif study_scope:
+                    kwargs["study_scope"] = uids
+                else:
+                    return error_response(404, "No such DICOMweb resource.")
             address = request.META.get("REMOTE_ADDR")
             actor = audit.Actor.for_user(user, token=token, address=address)
+            if via_consult:  # every audit row of a consultant's access says so
+                actor = dataclasses.replace(actor, extra={"via": "consult"})
             return view(request, tenant=tenant, actor=actor, **kwargs)
 
         return wrapper
