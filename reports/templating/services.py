@@ -19,7 +19,7 @@ from reports.models import SECTIONS
 from tenants import audit
 from tenants.models import AuditAction, ReadingGroup, Tenant, User
 
-from . import syntax
+from . import mrrt, syntax
 from .models import MAX_BLOCK, MAX_SECTION, SHORTCUT, SHORTCUT_HELP, ReportTemplate, TextBlock
 
 Owner = Tenant | ReadingGroup | User
@@ -97,10 +97,11 @@ def clean_template(data: Mapping[str, Any]) -> dict[str, Any]:
 def create_template(
     *,
     owner: Tenant | ReadingGroup,
-    user: User,
+    user: User | None,
     actor: audit.Actor,
     data: Mapping[str, Any],
     now: datetime | None = None,
+    change: str = "create",
 ) -> ReportTemplate:
     now = now or timezone.now()
     cleaned = clean_template(data)
@@ -109,7 +110,7 @@ def create_template(
             template = ReportTemplate.objects.create(
                 **_owner_fields(owner), **cleaned, created_by=user, created_at=now, updated_at=now
             )
-            _record(actor, template, "create")
+            _record(actor, template, change)
     except IntegrityError:
         raise TemplateError(
             f"{owner.name} already has a template named “{cleaned['name']}”: choose another name."
@@ -215,3 +216,30 @@ def set_block_active(
             block.save(update_fields=["is_active", "updated_at"])
             _record(actor, block, "activate" if active else "deactivate")
     return block
+
+
+# ---------------------------------------------------------------------------------------------
+# MRRT import
+# ---------------------------------------------------------------------------------------------
+
+
+def import_template(
+    *,
+    owner: Tenant | ReadingGroup,
+    user: User,
+    actor: audit.Actor,
+    data: bytes,
+    overrides: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> ReportTemplate:
+    """A new template from an IHE MRRT / RSNA RadReport HTML file. ``overrides`` (name,
+    modality, body part, when given) replace what the file says."""
+    try:
+        imported = mrrt.read_template(data)
+    except mrrt.NotATemplate as error:
+        raise TemplateError(str(error)) from None
+    fields = imported.as_data()
+    fields.update({k: v for k, v in (overrides or {}).items() if v and k in fields})
+    return create_template(
+        owner=owner, user=user, actor=actor, data=fields, now=now, change="import"
+    )
