@@ -64,7 +64,7 @@ SECTION_NAMES = {
 }  # fmt: skip
 # Elements whose content is never text of a report: dropped whole.
 DROPPED = {
-    "script", "style", "template", "noscript", "iframe", "object", "embed", "svg", "math",
+    "script", "style", "template", "noscript", "iframe", "object", "embed", "foreign",
     "canvas", "video", "audio", "head", "title", "button", "datalist", "option", "optgroup",
 }  # fmt: skip
 BLOCKS = {
@@ -191,8 +191,11 @@ def export_template(template: ReportTemplate) -> str:
 
 
 def _tag(element: Element) -> str:
+    """The HTML element's name; "foreign" for SVG and MathML (dropped whole), "" for comments."""
     tag = element.tag if isinstance(element.tag, str) else ""
-    return tag[len(XHTML) :] if tag.startswith(XHTML) else tag
+    if tag.startswith(XHTML):
+        return tag[len(XHTML) :]
+    return "foreign" if tag.startswith("{") else ""
 
 
 def _walk(element: Element, depth: int = 0) -> Iterator[Element]:
@@ -210,7 +213,7 @@ def _text_of(element: Element) -> str:
     def visit(node: Element, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise NotATemplate(f"The file nests elements more than {MAX_DEPTH} deep.")
-        if _tag(node) in DROPPED:
+        if depth and _tag(node) in DROPPED:
             return
         parts.append(node.text or "")
         for child in node:

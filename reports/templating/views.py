@@ -89,6 +89,10 @@ def _block(user: User, block_id: int) -> TextBlock:
 @login_required
 @require_GET
 def manage(request: HttpRequest) -> HttpResponse:
+    return _index(request)
+
+
+def _index(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     user = _me(request)
     owners: list[dict[str, Any]] = []
     for tenant in queries.administered_tenants(user).order_by("name"):
@@ -121,7 +125,12 @@ def manage(request: HttpRequest) -> HttpResponse:
             "has_templates": False,
         }
     )
-    return render(request, "reports/templating/manage.html", {"owners": owners})
+    return render(
+        request,
+        "reports/templating/manage.html",
+        {"owners": owners, "error": error},
+        status=status,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,15 +261,13 @@ def template_import(request: HttpRequest, owner: str) -> HttpResponse:
     assert not isinstance(found, User)
     upload = request.FILES.get("file")
     if upload is None:
-        messages.error(request, "Choose an MRRT template file (.html) to import.")
-        return redirect("reports:templating:manage")
+        return _index(request, error="Choose an MRRT template file (.html) to import.", status=400)
     if upload.size is not None and upload.size > mrrt.MAX_IMPORT_BYTES:
-        messages.error(
-            request,
-            f"The file is larger than {mrrt.MAX_IMPORT_BYTES // 1024} KB; an MRRT template is a "
-            "small HTML file.",
+        too_big = (
+            f"The file was not imported: it is larger than {mrrt.MAX_IMPORT_BYTES // 1024} KB; "
+            "an MRRT template is a small HTML file."
         )
-        return redirect("reports:templating:manage")
+        return _index(request, error=too_big, status=413)
     overrides = {k: request.POST.get(k, "").strip() for k in ("name", "modality", "body_part")}
     try:
         template = services.import_template(
@@ -271,8 +278,7 @@ def template_import(request: HttpRequest, owner: str) -> HttpResponse:
             overrides=overrides,
         )
     except services.TemplateError as error:
-        messages.error(request, f"The file was not imported: {error}")
-        return redirect("reports:templating:manage")
+        return _index(request, error=f"The file was not imported: {error}", status=400)
     messages.success(request, f"Imported the template “{template.name}”; check it, then use it.")
     return redirect("reports:templating:template-edit", template_id=template.pk)
 
