@@ -122,23 +122,26 @@
       return;
     }
     var first = null;
+    var unfilled = null;
     Object.keys(texts).forEach(function (name) {
       var box = sectionBox(name);
       var current = box.value.replace(/\s+$/, "");
       box.value = (mode === "append" && current) ? current + "\n\n" + texts[name] : texts[name];
       changed(box);
       if (!first) { first = box; }
+      if (!unfilled && box.value.indexOf(data.unfilled) >= 0) { unfilled = box; }
     });
     resetConflict(form);
     form.hidden = true;
     var note = missing.length ? " (this editor has no " + missing.join(", ") + " section)" : "";
     status("Inserted " + data.name + " into the report" + note + ".");
-    if (first) {
-      // Put the caret on the first unfilled field, else at the start of the first section.
-      var at = first.value.indexOf(data.unfilled);
+    if (unfilled) {
+      // Select the first field left empty, ready to be typed over.
+      var at = unfilled.value.indexOf(data.unfilled);
+      unfilled.focus();
+      unfilled.setSelectionRange(at, at + data.unfilled.length);
+    } else if (first) {
       first.focus();
-      if (at >= 0) { first.setSelectionRange(at, at + data.unfilled.length); }
-      else { first.setSelectionRange(0, 0); }
     }
   }
 
