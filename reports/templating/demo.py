@@ -19,7 +19,7 @@ HOSPITAL_TEMPLATES: list[dict[str, Any]] = [
         "clinical_information": "[[indication:text]]",
         "technique": "Axial CT images of the chest [[contrast:with*|without]] intravenous "
         "contrast, with multiplanar reformats.",
-        "comparison": "[[comparison:None.]]",
+        "comparison": "[[comparison:text:None.]]",
         "findings": "Lungs: [[lungs:text:Clear. No nodule, consolidation or effusion.]]\n"
         "Largest nodule: [[nodule_size:number]] mm, [[nodule_side:none*|left|right|bilateral]].\n"
         "Mediastinum: [[mediastinum:text:No lymphadenopathy.]]\n"
@@ -35,7 +35,7 @@ HOSPITAL_TEMPLATES: list[dict[str, Any]] = [
         "clinical_information": "[[indication:text]]",
         "technique": "Multiplanar multisequence MR of the brain [[gadolinium:without and with*"
         "|without]] gadolinium.",
-        "comparison": "[[comparison:None.]]",
+        "comparison": "[[comparison:text:None.]]",
         "findings": "Brain parenchyma: [[parenchyma:text:Normal signal. No restricted diffusion.]]"
         "\nVentricles: [[ventricles:normal*|enlarged]].\n"
         "Extra-axial spaces: [[extra_axial:text:No collection.]]\n"
@@ -47,7 +47,7 @@ HOSPITAL_TEMPLATES: list[dict[str, Any]] = [
         "description": "For any study without a more specific template.",
         "clinical_information": "[[indication:text]]",
         "technique": "[[technique:text]]",
-        "comparison": "[[comparison:None.]]",
+        "comparison": "[[comparison:text:None.]]",
         "findings": "[[findings:text]]",
         "impression": "[[impression:text]]",
     },
