@@ -4,6 +4,8 @@
   404 for an item the caller may not see.
 - ``<template_id>/``: one template with its sections and fields; 404 for another hospital's or
   another group's.
+- ``<template_id>/fill/``: the template's sections with given field values, as the panel's
+  "Insert into report" writes them (for programs that fill templates, e.g. dictation).
 - ``<template_id>/export/``: the template as IHE MRRT HTML.
 
 Templates hold no patient data, so reading them is not audited; changes are (``services``).
@@ -160,6 +162,51 @@ class TemplateDetail(TemplatesAPIView):
                 "fields": [f.as_dict() for f in syntax.fields_of(sections)],
             }
         )
+
+
+class FillSerializer(serializers.Serializer):
+    values = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Field name → text, or a list of texts for a pick-several list. A field left "
+        "out takes its default, or *** when it has none.",
+    )
+
+    def validate_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        for name, value in values.items():
+            if isinstance(value, str):
+                continue
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                continue
+            raise serializers.ValidationError(f"The value of {name} is text or a list of texts.")
+        return values
+
+
+class TemplateFill(TemplatesAPIView):
+    """The template's sections filled with the given values."""
+
+    @extend_schema(
+        request=FillSerializer,
+        responses={
+            200: inline_serializer("FilledTemplate", {"sections": SectionsSerializer()}),
+            400: OpenApiResponse(DETAIL, description="A value that is not text, or no such field."),
+            404: NOT_FOUND,
+        },
+    )
+    def post(self, request: Request, template_id: int) -> Response:
+        template = self.visible(template_id)
+        body = FillSerializer(data=request.data)
+        if not body.is_valid():
+            errors = body.errors.get("values", ['Send the field values as {"values": {…}}.'])
+            return Response({"detail": " ".join(str(e) for e in errors)}, status=400)
+        values = body.validated_data["values"]
+        sections = template.sections()
+        known = {f.name for f in syntax.fields_of(sections)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            return Response(
+                {"detail": f"This template has no field named {', '.join(unknown)}."}, status=400
+            )
+        return Response({"sections": {s: syntax.fill(sections[s], values) for s in SECTIONS}})
 
 
 class TemplateExport(TemplatesAPIView):

@@ -196,7 +196,7 @@ def value_text(field: Field, value: str | Iterable[str] | None) -> str:
 def fill(text: str, values: Mapping[str, str | Iterable[str] | None]) -> str:
     """The section's text with each field replaced by its value (its default when the value is
     missing; ``UNFILLED`` when there is neither). The browser does the same in templating.js;
-    this one serves the API and the tests."""
+    this one serves the API."""
     out: list[str] = []
     for segment in parse(text):
         if isinstance(segment, Field):

@@ -118,3 +118,30 @@ def test_the_export_is_mrrt_html_that_reads_back_to_the_same_template(reading, l
     back = mrrt.read_template(document)
     assert (back.name, back.modality, back.body_part) == ("CT chest", "CT", "CHEST")
     assert back.sections == library.ct_chest.sections()
+
+
+def test_filling_a_template_writes_values_defaults_and_marks_what_is_missing(
+    reading, library, token_for
+):
+    api = _api(token_for(reading.bob))
+    url = f"/api/reports/templates/{library.ct_chest.pk}/fill/"
+    response = api.post(
+        url, {"values": {"nodule_size": "8", "side": "left"}}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["sections"] == {
+        "clinical_information": "",
+        "technique": "CT of the chest with intravenous contrast.",
+        "comparison": "",
+        "findings": "Lungs: Clear.\nLargest nodule 8 mm, left.",
+        "impression": "***",
+    }
+    wrong = api.post(url, {"values": {"size": "8"}}, content_type="application/json")
+    assert wrong.status_code == 400
+    assert wrong.json() == {"detail": "This template has no field named size."}
+    bad = api.post(url, {"values": {"side": 3}}, content_type="application/json")
+    assert bad.status_code == 400 and "text or a list of texts" in bad.json()["detail"]
+    other = _api(token_for(reading.people.charlie)).post(
+        url, {"values": {}}, content_type="application/json"
+    )
+    assert other.status_code == 404
