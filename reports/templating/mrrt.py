@@ -265,8 +265,14 @@ class _Reader:
         self.by_element: dict[int, str] = {}  # control element -> field name
         self.grouped: dict[str, str] = {}  # radio/checkbox group name attribute -> field name
         self.wrapped: dict[int, str] = {}  # a control inside its <label> -> the label's text
+        # The boxes of each radio or checkbox group, by (type, group name), in document order.
+        self.groups: dict[tuple[str, str], list[Element]] = {}
         for element in _walk(root):
             tag = _tag(element)
+            kind = (element.get("type") or "").lower()
+            if tag == "input" and kind in ("radio", "checkbox"):
+                group = element.get("name") or element.get("id") or ""
+                self.groups.setdefault((kind, group), []).append(element)
             if tag == "label" and element.get("for"):
                 self.labels[element.get("for", "")] = _text_of(element)
             elif tag == "label":
@@ -297,23 +303,20 @@ class _Reader:
         while name in self.fields and self.fields[name] != _renamed(proposed, name):
             n += 1
             name = f"{proposed.name[:60]}_{n}"
+        if name not in self.fields and len(self.fields) >= syntax.MAX_FIELDS:
+            raise NotATemplate(f"The template has more than {syntax.MAX_FIELDS} fields.")
         self.fields[name] = _renamed(proposed, name)
         return name
 
     def _toggle_group(self, element: Element) -> str | None:
         """A radio group or checkbox group as one pick list, written where its first box is."""
-        kind = "choice" if (element.get("type") or "").lower() == "radio" else "multi"
+        box_type = (element.get("type") or "").lower()
+        kind = "choice" if box_type == "radio" else "multi"
         group = element.get("name") or element.get("id") or ""
         key = f"{kind}:{group}"
         if key in self.grouped:
             return None  # already written at the first box of its group
-        boxes = [
-            e
-            for e in _walk(self.root)
-            if _tag(e) == "input"
-            and (e.get("type") or "").lower() == element.get("type", "").lower()
-            and (e.get("name") or e.get("id") or "") == group
-        ]
+        boxes = self.groups.get((box_type, group), [element])
         options: list[str] = []
         chosen: list[str] = []
         for box in boxes:

@@ -178,6 +178,10 @@ def test_files_that_are_not_templates_are_refused_saying_why(reading):
         b"<section><p>No title</p></section>": "The template has no title",
         b"<title>T</title><section><header>Findings</header></section>": "hold no text",
         b"<title>T</title><section>Size [[size:nmber]]</section>": "[ [size:nmber] ]",
+        b"<title>D</title><section>" + b"<div>" * 150 + b"deep</section>": "more than 100 deep",
+        b"<title>F</title><section>"
+        + b"".join(b'<input name="f%d">' % n for n in range(201))
+        + b"</section>": "more than 200 fields",
     }
     for content, why in cases.items():
         response = _import(alice, owner, content)
