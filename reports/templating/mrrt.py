@@ -242,8 +242,11 @@ def _default(value: str) -> str:
 
 
 def _option(value: str) -> str:
-    cleaned = " ".join(re.sub(r"[|;\[\]*]", " ", value).split())
-    return cleaned[:200]
+    """An option as our notation can hold it: none of | ; [ ] *, and not read as a kind."""
+    cleaned = " ".join(re.sub(r"[|;\[\]*]", " ", value).split())[:200]
+    if re.match(r"^(text|number|date|time)\s*:", cleaned):
+        cleaned = cleaned.replace(":", " ", 1)
+    return cleaned
 
 
 def _section_key(name: str) -> str | None:
@@ -262,7 +265,6 @@ class _Reader:
         self.labels: dict[str, str] = {}
         self.toggles: set[str] = set()  # ids of radios and checkboxes: their labels are options
         self.fields: dict[str, syntax.Field] = {}
-        self.by_element: dict[int, str] = {}  # control element -> field name
         self.grouped: dict[str, str] = {}  # radio/checkbox group name attribute -> field name
         self.wrapped: dict[int, str] = {}  # a control inside its <label> -> the label's text
         # The boxes of each radio or checkbox group, by (type, group name), in document order.
@@ -273,15 +275,14 @@ class _Reader:
             if tag == "input" and kind in ("radio", "checkbox"):
                 group = element.get("name") or element.get("id") or ""
                 self.groups.setdefault((kind, group), []).append(element)
+                if element.get("id"):
+                    self.toggles.add(element.get("id", ""))
             if tag == "label" and element.get("for"):
                 self.labels[element.get("for", "")] = _text_of(element)
             elif tag == "label":
                 for control in _walk(element):
                     if _tag(control) in ("input", "select", "textarea"):
                         self.wrapped[id(control)] = _text_of(element)
-            if tag == "input" and (element.get("type") or "").lower() in ("radio", "checkbox"):
-                if element.get("id"):
-                    self.toggles.add(element.get("id", ""))
 
     # -- fields --------------------------------------------------------------------------------
 
