@@ -116,6 +116,9 @@ class Command(BaseCommand):
                 bob=User.objects.get(username="bob"),
                 dave=User.objects.get(username="dave"),
             )
+            from reports.templating.demo import seed_templates
+
+            seed_templates(tenants, group)
         if not options["no_studies"]:
             from studies.demo import seed_studies
             from studies.dicom.synthetic import demo_studies
