@@ -28,7 +28,7 @@ class SignerSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class SectionsSerializer(serializers.Serializer):
+class ReportSectionsSerializer(serializers.Serializer):
     clinical_information = serializers.CharField(allow_blank=True, required=False)
     technique = serializers.CharField(allow_blank=True, required=False)
     comparison = serializers.CharField(allow_blank=True, required=False)
@@ -47,7 +47,7 @@ class VersionSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Kind.choices)
     status = serializers.ChoiceField(choices=Status.choices)
-    sections = SectionsSerializer()
+    sections = ReportSectionsSerializer()
     key_images = KeyImageSerializer(many=True)
     author = SignerSerializer()
     signed_by = SignerSerializer(allow_null=True)
@@ -154,7 +154,7 @@ class ReportSerializer(serializers.Serializer):
     reviewers = SignerSerializer(many=True, help_text="The hospital's radiologists.")
 
 
-class DraftSerializer(SectionsSerializer):
+class DraftSerializer(ReportSectionsSerializer):
     key_images = KeyImageSerializer(many=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class SignSerializer(serializers.Serializer):
 class FinaliseSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
     mfa_code = serializers.CharField(required=False, allow_blank=True)
-    sections = SectionsSerializer(required=False)
+    sections = ReportSectionsSerializer(required=False)
 
 
 class ChangeSerializer(serializers.Serializer):

@@ -1,7 +1,8 @@
 """The reading room end to end, in real browsers (Chromium through Playwright) against the real
-web server: a reading-group radiologist claims a study and writes a preliminary, signs it with
-the password and sends it for review; the hospital's radiologist validates it to final from the
-review queue; the study's referring physician reads the final report among the results."""
+web server: a reading-group radiologist claims a study and writes a preliminary from a template
+(the templates panel), dictates and types, signs it with the password and sends it for review;
+the hospital's radiologist validates it to final from the review queue; the study's referring
+physician reads the final report among the results."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 from tests.browser import artefacts, chromium, logged_in
 from tests.reports.review.conftest import make_attending
 
-FINDINGS = "Liver, spleen and kidneys normal. No free fluid."
+CT_ABDOMEN = {
+    "name": "CT abdomen",
+    "modality": "CT",
+    "body_part": "ABDOMEN",
+    "technique": "CT of the abdomen [[contrast:with*|without]] intravenous contrast.",
+    "findings": "Liver: [[liver:text:Normal.]]\nFree fluid: [[fluid:none*|small|large]].",
+    "impression": "[[impression:text:No acute abdominal abnormality.]]",
+}
+FINDINGS = "Liver: Normal.\nFree fluid: none. Spleen and kidneys normal."
 IMPRESSION = "No acute abdominal abnormality."
 # The browser's speech recognition, stood in for: it "hears" one sentence when started.
 FAKE_SPEECH = """
@@ -44,8 +53,14 @@ def _referrer(reading: Any) -> Any:
 
 def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, reading):
     from reports.models import ReportVersion, ReviewPolicy
+    from reports.templating import services as templates
     from studies.models import Study
+    from tenants import audit
 
+    alice = reading.people.alice
+    templates.create_template(
+        owner=reading.people.demo, user=alice, actor=audit.Actor.for_user(alice), data=CT_ABDOMEN
+    )
     ReviewPolicy.objects.create(tenant=reading.people.demo, requires_validation=True)
     make_attending(reading.people)
     _referrer(reading)
@@ -63,19 +78,29 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         bob.wait_for_url(f"{web.url}/worklist/items/{item.pk}/")
         bob.wait_for_selector("#reading-room[data-ready=true] #report-editor")
         bob.fill("#section-clinical_information", "Abdominal pain.")
-        bob.keyboard.press("Alt+4")  # keyboard-first: Alt+4 is the findings
-        assert bob.evaluate("document.activeElement.id") == "section-findings"
-        bob.keyboard.type(FINDINGS)
-        bob.fill("#section-impression", IMPRESSION)
+        # The hospital's template, from the templates panel, with its defaults.
+        bob.get_by_role("button", name="Use template CT abdomen").click()
+        form = bob.get_by_role("form", name="Fill in CT abdomen")
+        form.get_by_role("button", name="Insert into report").click()
+        assert bob.input_value("#section-technique") == (
+            "CT of the abdomen with intravenous contrast."
+        )
+        assert bob.input_value("#section-impression") == IMPRESSION
         # Dictation: the words go in at the caret, and autosave sees them.
-        bob.fill("#section-technique", "CT abdomen.")
+        bob.click("#section-technique")
+        bob.keyboard.press("Control+End")
         bob.click("button.dictate[data-for=section-technique]")
         bob.wait_for_function(
-            "document.getElementById('section-technique').value.includes('intravenous')"
+            "document.getElementById('section-technique').value.includes('Helical')"
         )
         assert bob.input_value("#section-technique") == (
-            "CT abdomen. Helical CT after intravenous contrast"
+            "CT of the abdomen with intravenous contrast. Helical CT after intravenous contrast"
         )
+        bob.keyboard.press("Alt+4")  # keyboard-first: Alt+4 is the findings
+        assert bob.evaluate("document.activeElement.id") == "section-findings"
+        bob.keyboard.press("Control+End")
+        bob.keyboard.type(" Spleen and kidneys normal.")
+        assert bob.input_value("#section-findings") == FINDINGS
         bob.keyboard.press("Control+s")
         bob.wait_for_function(
             "document.getElementById('save-state').textContent.startsWith('Saved')"
@@ -105,7 +130,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         assert "ROOM, RITA" in hugo.inner_text(".review-queue")
         hugo.click(".review-queue a.button")
         hugo.wait_for_selector("#validate-form")
-        assert FINDINGS in hugo.inner_text("#review-text")
+        assert "Spleen and kidneys normal." in hugo.inner_text("#review-text")
         hugo.fill("#validate-password", reading.password)
         hugo.screenshot(path=folder / "room-4-hugo-validates.png", full_page=True)
         hugo.click("#validate")
@@ -118,7 +143,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         welby.wait_for_selector("#result-text")
         assert welby.inner_text("#result-label") == "FINAL"
         text = welby.inner_text("#result-text")
-        assert FINDINGS in text and IMPRESSION in text and "Hugo" in text
+        assert "Spleen and kidneys normal." in text and IMPRESSION in text and "Hugo" in text
         assert "Helical CT after intravenous contrast" in text
         welby.screenshot(path=folder / "room-5-referrer-reads.png", full_page=True)
 
@@ -127,3 +152,4 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         bob.screenshot(path=folder / "room-6-bob-final.png", full_page=True)
     final = ReportVersion.objects.get(report__work_item=item, status="final")
     assert (final.author.username, final.signed_by.username) == ("bob", "hugo")
+    assert final.findings == FINDINGS
