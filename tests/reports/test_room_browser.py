@@ -107,6 +107,29 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         )
         bob.screenshot(path=folder / "room-1-bob-writes.png", full_page=True)
 
+        # A second tab saves meanwhile: the first tab's next save is refused, plainly, and its
+        # text stays on the screen; reloading shows the newer draft.
+        ready = "#reading-room[data-ready=true] #report-editor"
+        other = bob.context.new_page()
+        other.goto(f"{web.url}/worklist/items/{item.pk}/")
+        other.wait_for_selector(ready)
+        other.fill("#section-comparison", "None available.")
+        other.keyboard.press("Control+s")
+        other.wait_for_function(
+            "document.getElementById('save-state').textContent.startsWith('Saved')"
+        )
+        bob.fill("#section-comparison", "Typed in the older tab.")
+        bob.keyboard.press("Control+s")
+        bob.wait_for_selector("#report-error:not([hidden])")
+        assert "changed in another window" in bob.inner_text("#report-error")
+        assert bob.input_value("#section-comparison") == "Typed in the older tab."
+        bob.screenshot(path=folder / "room-1b-bob-conflict.png", full_page=True)
+        other.close()
+        bob.on("dialog", lambda dialog: dialog.accept())  # "leave with unsaved text?"
+        bob.reload()
+        bob.wait_for_selector(ready)
+        assert bob.input_value("#section-comparison") == "None available."
+
         # Ctrl+Enter opens the sign dialog; the hospital requires validation.
         bob.keyboard.press("Control+Enter")
         bob.wait_for_selector("#sign-dialog[open]")
