@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pydicom
-from django.utils import timezone
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from studies import services as ingest
 from studies.dicom.part10 import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -108,7 +107,7 @@ def _study_header(doc: Document) -> Dataset:
 
 
 def _da_tm(moment: datetime) -> tuple[str, str]:
-    utc = moment.astimezone(timezone.UTC)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y%m%d"), utc.strftime("%H%M%S")
 
 
@@ -158,10 +157,10 @@ def build(doc: Document, pdf: bytes) -> bytes:
     ds.EncapsulatedDocumentLength = len(pdf)
     ds.EncapsulatedDocument = pdf if len(pdf) % 2 == 0 else pdf + b"\x00"
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENCAPSULATED_PDF_STORAGE
-    meta.MediaStorageSOPInstanceUID = uid
+    meta.MediaStorageSOPClassUID = UID(ENCAPSULATED_PDF_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta
     out = io.BytesIO()

@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..models import FHIR_STATUS
+from ..models import FHIR_STATUS, ReportStatus
 from .content import Document, person
 
 FHIR_JSON = "application/fhir+json"
@@ -66,7 +66,7 @@ def diagnostic_report(doc: Document, pdf: bytes) -> dict[str, Any]:
         "identifier": [
             {"system": f"urn:skylight:{doc.tenant.slug}:report", "value": str(version.report_id)}
         ],
-        "status": FHIR_STATUS[doc.report_status],
+        "status": FHIR_STATUS[ReportStatus(doc.report_status)],
         "category": [
             {
                 "coding": [

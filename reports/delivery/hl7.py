@@ -13,11 +13,9 @@ v2.5.1 chapter 7 says; a test parses the message back with python-hl7. Segments 
 from __future__ import annotations
 
 import socket
-from datetime import datetime
+from datetime import UTC, datetime
 
-from django.utils import timezone
-
-from ..models import HL7_OBR25, SECTIONS, Kind
+from ..models import HL7_OBR25, SECTIONS, Kind, ReportStatus
 from .content import SECTION_TITLES, Document
 
 SECTION_CODES = {
@@ -39,7 +37,7 @@ def escape(value: str) -> str:
 
 
 def _ts(moment: datetime) -> str:
-    return moment.astimezone(timezone.UTC).strftime("%Y%m%d%H%M%S+0000")
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")
 
 
 def _xpn(dicom_name: str) -> str:
@@ -58,7 +56,7 @@ def oru_r01(doc: Document, *, receiving_application: str = "", receiving_facilit
     version, study, patient, tenant = doc.version, doc.study, doc.patient, doc.tenant
     assert version.signed_at and study and patient and tenant
     signed = _ts(version.signed_at)
-    obr25 = HL7_OBR25[doc.report_status]
+    obr25 = HL7_OBR25[ReportStatus(doc.report_status)]
     line_status = {"P": "P", "C": "C"}.get(obr25, "F")
     sex = patient.patient_sex if patient.patient_sex in ("M", "F", "O") else "U"
     pid3 = escape(patient.patient_id)

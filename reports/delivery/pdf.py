@@ -20,7 +20,6 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (
     Image,
-    KeepTogether,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -218,7 +217,7 @@ def _key_images(doc: Document, st: dict[str, ParagraphStyle]) -> list[Any]:
     if not cells:
         return []
     rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
-    grid = [[KeepTogether(cell) for cell in row] + [""] * (3 - len(row)) for row in rows]
+    grid = [[*row, *[""] * (3 - len(row))] for row in rows]
     flow.append(Table(grid, colWidths=[58 * mm] * 3))
     return flow
 

@@ -9,6 +9,7 @@ from django.dispatch import receiver
 from ..signals import version_signed
 from . import admin as _admin  # noqa: F401 - registers the admin pages (not autodiscovered here)
 from . import services
+from . import tasks as _tasks  # noqa: F401 - registers the tasks with Celery in every process
 
 
 @receiver(version_signed, dispatch_uid="reports.delivery.start")

@@ -19,6 +19,7 @@ PACS cannot be recalled from every system it was forwarded to, and the final fol
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -163,7 +164,7 @@ def deliver(*, tenant_id: int, delivery_id: int, now: datetime | None = None) ->
     settings = settings_for(tenant_id)
     doc = document(row.version)
     try:
-        outcome = RUNNERS[row.channel](row, doc, settings)
+        outcome = RUNNERS[Channel(row.channel)](row, doc, settings)
     except (dicom.StoreFailed, webhook.WebhookFailed, hl7.MllpFailed, _Waiting) as exc:
         _fail(row, str(exc), now)
         if exc.transient:
@@ -284,7 +285,7 @@ def _hl7(row: Delivery, doc: Document, settings: DeliverySettings | None) -> Out
     return Outcome(artefact_uid=control, note=f"Sent to {settings.mllp_host}:{settings.mllp_port}.")
 
 
-RUNNERS = {
+RUNNERS: dict[Channel, Callable[[Delivery, Document, DeliverySettings | None], Outcome]] = {
     Channel.PDF: _pdf,
     Channel.DICOM: _dicom,
     Channel.PACS: _pacs,

@@ -56,8 +56,8 @@ def panel(request: HttpRequest, item_id: int) -> HttpResponse:
     ]
     busy = any(
         d.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
-        for row in rows
-        for d in row["deliveries"]
+        for v in versions
+        for d in v.deliveries.all()
     )
     return render(
         request,
