@@ -341,6 +341,8 @@ CELERY_TASK_ROUTES = {
     "worklists.tasks.auto_assign": {"queue": "ingest"},
     "worklists.tasks.housekeeping": {"queue": "ingest"},
     "worklists.tasks.prefetch_priors": {"queue": "prefetch"},
+    "reports.delivery.tasks.deliver": {"queue": "ingest"},
+    "reports.delivery.tasks.sweep_deliveries": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -369,6 +371,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "worklists.tasks.housekeeping",
         "schedule": WORKLIST_HOUSEKEEPING_SECONDS,
     },
+    # Report deliveries whose task the broker lost are queued again (reports/delivery/services).
+    "sweep-deliveries": {"task": "reports.delivery.tasks.sweep_deliveries", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -55,15 +55,16 @@ COPIED = (
 def sop_instance_uid(doc: Document) -> str:
     """The same UID for the same version, whoever builds it and however often."""
     v = doc.version
-    return str(generate_uid(entropy_srcs=["skylight-report-pdf", str(v.tenant_id), str(v.pk)]))
+    # The content hash (which covers the signing time) makes it unique beyond this installation.
+    sources = ["skylight-report-pdf", str(v.tenant_id), str(v.pk), v.content_sha256]
+    return str(generate_uid(entropy_srcs=sources))
 
 
 def series_instance_uid(doc: Document) -> str:
     """One series of reports per report: its final, addenda and corrections sit together."""
-    v = doc.version
-    return str(
-        generate_uid(entropy_srcs=["skylight-report-series", str(v.tenant_id), str(v.report_id)])
-    )
+    v, report = doc.version, doc.version.report
+    sources = ["skylight-report-series", str(v.tenant_id), str(report.pk)]
+    return str(generate_uid(entropy_srcs=[*sources, report.created_at.isoformat()]))
 
 
 def _study_header(doc: Document) -> Dataset:

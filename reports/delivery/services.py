@@ -220,7 +220,9 @@ def _finish(row: Delivery, outcome: Outcome, now: datetime) -> None:
 
 
 def pdf_key(version: ReportVersion) -> str:
-    return derived_key(version.tenant_id, "reports", f"{version.pk}.pdf")
+    """Our ids, and the signed content's hash: a key can never name another version's PDF."""
+    name = f"{version.pk}-{version.content_sha256[:16]}.pdf"
+    return derived_key(version.tenant_id, "reports", name)
 
 
 def pdf_bytes(doc: Document, settings: DeliverySettings | None) -> tuple[bytes, str]:
