@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -127,10 +128,26 @@ def start(version: ReportVersion, *, now: datetime | None = None) -> list[Delive
 
 
 def queue(row: Delivery) -> None:
+    """Send the row from a worker once the current transaction commits."""
     from .tasks import deliver
 
     tenant_id, row_id = row.tenant_id, row.pk
+    if django_settings.CELERY_TASK_ALWAYS_EAGER:
+        # Embedded mode (tasks in-process): Celery would retry an eager task at once, back to back,
+        # inside the request that signed. One attempt instead; a failure stays failed, shown in
+        # the panel with "retry now".
+        transaction.on_commit(lambda: _attempt_once(tenant_id, row_id))
+        return
     transaction.on_commit(lambda: deliver.delay(tenant_id, row_id))
+
+
+def _attempt_once(tenant_id: int, delivery_id: int) -> None:
+    try:
+        deliver(tenant_id=tenant_id, delivery_id=delivery_id)
+    except Transient:
+        pass  # recorded on the row as failed, with its reason
+    except Exception as exc:  # noqa: BLE001 - delivery must never undo or break the signature
+        log.warning("delivery %s not attempted (%s)", delivery_id, type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,9 +178,9 @@ def deliver(*, tenant_id: int, delivery_id: int, now: datetime | None = None) ->
     ).get(pk=delivery_id, tenant_id=tenant_id)
     if not claimed:
         return row.status  # sent, skipped, or being sent by another worker right now
-    settings = settings_for(tenant_id)
-    doc = document(row.version)
     try:
+        settings = settings_for(tenant_id)
+        doc = document(row.version)
         outcome = RUNNERS[Channel(row.channel)](row, doc, settings)
     except (dicom.StoreFailed, webhook.WebhookFailed, hl7.MllpFailed, _Waiting) as exc:
         _fail(row, str(exc), now)

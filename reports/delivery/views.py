@@ -116,6 +116,12 @@ class SettingsForm(forms.ModelForm):
         required=False, label="Logo", help_text="PNG or JPEG, at most 256 KB."
     )
     remove_logo = forms.BooleanField(required=False, label="Remove the logo")
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="Receives each report as a FHIR R4 DiagnosticReport (POST).",
+    )
 
     class Meta:
         model = DeliverySettings

@@ -190,3 +190,29 @@ def test_a_preliminary_goes_to_the_hospitals_systems_but_not_into_the_archive(
     assert status_of(version, "fhir") == "skipped"  # no webhook set
     wait_for(lambda: status_of(version, "hl7") == "skipped", timeout=60, what="the HL7 message")
     assert delivery(version, "hl7").artefact_uid  # built and kept for the API
+
+
+def test_a_delivery_whose_worker_died_while_sending_is_sent_again_by_the_sweep(
+    reading: Any, indexer: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reports.delivery import services
+    from reports.models import Delivery
+
+    version = sign_final(reading, reading.item())
+    wait_for(lambda: status_of(version, "pdf") == "sent", timeout=60, what="the PDF")
+    row = delivery(version, "pdf")
+    # As a worker that died after claiming the row leaves it: sending, under its lease.
+    Delivery.objects.filter(pk=row.pk).update(
+        status="sending", lease_until=timezone.now() + timedelta(minutes=5)
+    )
+    assert services.sweep() == 0  # the lease is live: somebody may still be sending
+    assert services.deliver(tenant_id=row.tenant_id, delivery_id=row.pk) == "sending"
+    # The lease runs out (the worker is gone for good).
+    Delivery.objects.filter(pk=row.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert services.sweep() == 1
+    wait_for(lambda: status_of(version, "pdf") == "sent", timeout=60, what="the resend")
+    assert delivery(version, "pdf").attempts == row.attempts + 1
