@@ -19,6 +19,7 @@ PACS cannot be recalled from every system it was forwarded to, and the final fol
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,9 +192,16 @@ def deliver(*, tenant_id: int, delivery_id: int, now: datetime | None = None) ->
         if exc.transient:
             raise Transient(str(exc)) from None
         return DeliveryStatus.FAILED
-    except Exception as exc:
-        # Nothing of the exception's message: it may quote the report or the patient.
-        log.exception("delivery %s (%s) failed: %s", row.pk, row.channel, type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, retried by the task
+        # The exception's type and where it was raised, never its message: that may quote the
+        # report or the patient (reportlab's layout errors quote the paragraph).
+        log.error(
+            "delivery %s (%s) failed with %s at\n%s",
+            row.pk,
+            row.channel,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
         _fail(row, f"Unexpected error ({type(exc).__name__}); it will be retried.", now)
         raise Transient(type(exc).__name__) from None
     _finish(row, outcome, timezone.now())

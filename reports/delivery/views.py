@@ -138,7 +138,8 @@ class SettingsForm(forms.ModelForm):
         ]
         widgets = {
             "address": forms.Textarea(attrs={"rows": 4}),
-            "webhook_secret": forms.PasswordInput(render_value=True),
+            # Never sent back to the browser; left empty, the secret stays as it was.
+            "webhook_secret": forms.PasswordInput(render_value=False),
         }
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any):
@@ -151,6 +152,9 @@ class SettingsForm(forms.ModelForm):
         if url and not url.startswith(("https://", "http://")):
             raise forms.ValidationError("The webhook URL starts with https:// (or http://).")
         return url
+
+    def clean_webhook_secret(self) -> str:
+        return str(self.cleaned_data.get("webhook_secret") or self.instance.webhook_secret or "")
 
     def clean_logo_file(self) -> bytes | None:
         upload = self.cleaned_data.get("logo_file")
