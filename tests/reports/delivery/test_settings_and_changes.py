@@ -145,3 +145,33 @@ def test_the_hl7_message_is_sent_over_mllp_when_an_interface_is_set(
         listener.close()
     [message] = received
     assert hl7.parse(message).segment("MSH")[10][0] == delivery(version, "hl7").artefact_uid
+
+
+def test_a_correction_is_delivered_as_corrected_everywhere(
+    reading: Any, indexer: Any, client: Any
+) -> None:
+    from reports import services as reports
+
+    bob = reading.bob
+    final = sign_final(reading, reading.item())
+    draft = reports.start_change(
+        report=final.report, user=bob, actor=actor(bob), kind="correction",
+        sections={"impression": "Left renal stone, 4 mm."},
+    )  # fmt: skip
+    correction = reports.sign(
+        version=draft, user=bob, actor=actor(bob), status="final", password=reading.password
+    )
+    wait_for(lambda: status_of(correction, "dicom") == "sent", timeout=60, what="the object")
+    # A new object in the study's report series, not a change to the final's.
+    assert delivery(correction, "dicom").artefact_uid != delivery(final, "dicom").artefact_uid
+
+    client.force_login(reading.people.alice)
+    body = json.loads(
+        client.get(f"/api/reports/delivery/fhir/DiagnosticReport/{final.report_id}").content
+    )
+    assert body["status"] == "corrected" and body["conclusion"] == "Left renal stone, 4 mm."
+    message = hl7.parse(
+        client.get(f"/api/reports/delivery/versions/{correction.pk}/hl7").content.decode()
+    )
+    assert str(message.segment("OBR")[25]) == "C"
+    assert {str(s[11]) for s in message.segments("OBX")} == {"C"}
