@@ -26,7 +26,7 @@ run: $(STAMP) ohif
 
 ## The whole suite on real PostgreSQL, Redis and SeaweedFS (started and stopped by the run).
 test: $(STAMP) ohif
-	infra/ensure-debian-packages.sh dcmtk chromium
+	infra/ensure-debian-packages.sh dcmtk chromium poppler-utils
 	$(PY) -m tests.harness -n 2
 
 lint: $(STAMP)

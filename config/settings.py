@@ -345,6 +345,8 @@ CELERY_TASK_ROUTES = {
     "worklists.tasks.housekeeping": {"queue": "ingest"},
     "worklists.tasks.prefetch_priors": {"queue": "prefetch"},
     "reports.critical.tasks.escalate_critical": {"queue": "ingest"},
+    "reports.delivery.tasks.deliver": {"queue": "ingest"},
+    "reports.delivery.tasks.sweep_deliveries": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -379,6 +381,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.critical.tasks.escalate_critical",
         "schedule": CRITICAL_ESCALATION_SECONDS,
     },
+    # Report deliveries whose task the broker lost are queued again (reports/delivery/services).
+    "sweep-deliveries": {"task": "reports.delivery.tasks.sweep_deliveries", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('reports', '0005_templating'),
+        ('reports', '0006_delivery'),
         ('studies', '0005_instance_ready_frames'),
         ('tenants', '0007_person_name_and_report_audit'),
         ('worklists', '0002_worklist_list_indexes'),
