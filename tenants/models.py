@@ -373,6 +373,9 @@ class AuditAction(models.TextChoices):
     DELIVERY_RETRY = "report.delivery.retry"
     REPORT_EXPORT = "report.export"
     EVIDENCE_VIEW = "report.evidence.view"
+    # A hospital's configuration changed (review policy, critical-result limits, delivery):
+    # which settings and which fields, never their values' secrets.
+    SETTINGS_CHANGE = "tenant.settings"
 
 
 class Outcome(models.TextChoices):

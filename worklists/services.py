@@ -339,7 +339,10 @@ def claim(
         raise NotAllowed("You are not credentialed to read this study.")
     token = uuid.uuid4()
     free = Q(holder__isnull=True) | Q(lease_expires_at__lte=now) | Q(holder=user)
-    won = WorkItem.objects.filter(Q(pk=item.pk, state__in=OPEN_STATES) & free).update(
+    # A preliminary report is finalised by its author or validated by the hospital, neither of
+    # which needs the claim: the item is not there to be read again.
+    unread = ~Q(reading_state=ReadingState.PRELIMINARY)
+    won = WorkItem.objects.filter(Q(pk=item.pk, state__in=OPEN_STATES) & free & unread).update(
         holder=user,
         lease_token=token,
         lease_expires_at=now + lease_duration(),
@@ -357,7 +360,11 @@ def claim(
             item,
             actor,
             Outcome.FAILURE,
-            why="held" if holder else item.state,
+            why="held"
+            if holder
+            else item.reading_state
+            if item.state in OPEN_STATES
+            else item.state,
             holder=holder.pk if holder else None,
         )
         if holder is not None:
@@ -365,6 +372,11 @@ def claim(
                 f"{holder} is reading this study (since {item.claimed_at:%H:%M}).",
                 holder=holder,
                 since=item.claimed_at,
+            )
+        if item.reading_state == ReadingState.PRELIMINARY and item.state in OPEN_STATES:
+            raise Conflict(
+                "This study has a preliminary report: its author finalises it, or the "
+                "hospital validates it. Nobody claims it again."
             )
         raise Conflict(f"This item is {item.get_state_display().lower()}.")
     expires = item.lease_expires_at
@@ -639,7 +651,11 @@ def escalate_overdue(*, now: datetime | None = None) -> int:
             sla_paused_at__isnull=True,
             sla_due_at__lt=now,
             escalated_at__isnull=True,
-        ).select_related("tenant", "study", "priority")[:500]
+        )
+        # The reading deadline is met by the preliminary report; its validation is the
+        # hospital's (the review queue), not the reading group's.
+        .exclude(reading_state=ReadingState.PRELIMINARY)
+        .select_related("tenant", "study", "priority")[:500]
     )
     count = 0
     for item in overdue:
@@ -727,6 +743,7 @@ def auto_assign(tenant_id: int, *, now: datetime | None = None) -> int:
             assigned_to__isnull=True,
             holder__isnull=True,
         )
+        .exclude(reading_state=ReadingState.PRELIMINARY)
         .select_related("priority", "tenant", "study")
         .order_by("priority_rank", "sla_due_at")[:200]
     )

@@ -271,5 +271,11 @@ class TenantSettings(WorklistAPIView):
         for name, value in body.items():
             setattr(found, name, value)
         found.updated_at = timezone.now()
-        found.save()  # configuration, not patient data; see the report about an audit action
+        found.save()
+        audit.record(
+            action=AuditAction.SETTINGS_CHANGE,
+            actor=self.actor(),
+            tenant=tenant,
+            detail={"settings": "critical", "fields": sorted(body)},
+        )
         return Response(SettingsSerializer(found).data)

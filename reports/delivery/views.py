@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from PIL import Image, UnidentifiedImageError
 
 from tenants import audit
-from tenants.models import DicomDestination, Membership, Role, Tenant, User
+from tenants.models import AuditAction, DicomDestination, Membership, Role, Tenant, User
 from worklists import services as worklist
 
 from . import queries, services
@@ -226,6 +226,13 @@ def settings_page(request: HttpRequest, slug: str) -> HttpResponse:
             saved.logo = form.cleaned_data["logo_file"]
         saved.updated_at, saved.updated_by = timezone.now(), user
         saved.save()
+        audit.record(
+            action=AuditAction.SETTINGS_CHANGE,
+            actor=audit.Actor.for_user(user, address=request.META.get("REMOTE_ADDR")),
+            tenant=tenant,
+            # Field names only: the webhook secret is never written to the log.
+            detail={"settings": "delivery", "fields": sorted(form.changed_data)},
+        )
         messages.success(
             request, "Delivery settings saved; they apply to reports signed from now on."
         )

@@ -179,12 +179,10 @@ def set_policy(
         },
     )
     audit.record(
-        # Who may make a report final is a question of signing authority, like credentials.
-        # (No action of its own yet: see the report of this change.)
-        action=AuditAction.CREDENTIAL_CHANGE,
+        action=AuditAction.SETTINGS_CHANGE,
         actor=actor,
         tenant=tenant,
-        detail={"review_policy": {"requires_validation": requires_validation}},
+        detail={"settings": "review", "requires_validation": requires_validation},
     )
     return policy
 

@@ -119,6 +119,13 @@ class Command(BaseCommand):
             from reports.templating.demo import seed_templates
 
             seed_templates(tenants, group)
+            from reports.review.models import ReviewPolicy
+
+            # The demo hospital has the readers' preliminaries validated by its own radiologist
+            # (dave): the co-sign flow, end to end.
+            ReviewPolicy.objects.get_or_create(
+                tenant=tenants["demo-hospital"], defaults={"requires_validation": True}
+            )
         if not options["no_studies"]:
             from studies.demo import seed_studies
             from studies.dicom.synthetic import demo_studies

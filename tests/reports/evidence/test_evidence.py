@@ -244,3 +244,47 @@ def test_a_viewer_style_measurement_reads_with_its_image_under_the_num():
     assert measurement.label == "Node A"
     assert measurement.image == sr.ImageRef("1.2.3.4.5", 7)
     assert found.unreadable == 1
+
+
+def test_in_the_reading_room_a_measurement_goes_into_the_findings_and_a_key_image_is_kept(
+    web, measured
+):
+    """The panel inside the real reading room (Chromium): "Insert" writes the sentence into the
+    findings, "Key image" marks the slice; both reach the draft through the editor's autosave."""
+    from reports.models import ReportVersion
+    from tests.browser import artefacts, chromium, logged_in
+
+    item, images = measured.measured_item, measured.images
+    worklist.claim(item, measured.bob, audit.Actor.for_user(measured.bob))
+    with chromium() as browser:
+        page = logged_in(
+            browser, web.url, "bob", measured.password, then=f"/worklist/items/{item.pk}/"
+        )
+        page.wait_for_selector("#reading-room[data-ready=true] #report-editor")
+        page.fill("#section-findings", "Lungs clear")
+        page.get_by_role("button", name="Insert Length 97.0 mm into findings").click()
+        findings = page.locator("#section-findings")
+        expected = "Lungs clear. Lesion 1: Length 97.0 mm (series 1, image 2)."
+        assert findings.input_value() == expected
+        measured_slice = page.locator(
+            f'#evidence-panel button.evidence-key[data-instance="{images[1].SOPInstanceUID}"]'
+        )
+        measured_slice.click()
+        assert measured_slice.get_attribute("aria-pressed") == "true"
+        page.screenshot(path=str(artefacts() / "reading-room-evidence.png"), full_page=True)
+
+        # The draft as the API gives it to its author, once the autosave has sent both.
+        # (page.evaluate awaits the fetch; the ORM cannot be used inside Playwright's loop.)
+        draft_now = """async (item) => {
+            const answer = await fetch(`/api/reports/items/${item}/`);
+            return answer.ok ? (await answer.json()).draft : null;
+        }"""
+        for _ in range(60):
+            draft = page.evaluate(draft_now, item.pk)
+            if draft and draft["sections"]["findings"] == expected and draft["key_images"]:
+                break
+            page.wait_for_timeout(500)
+        else:
+            raise AssertionError("the autosave did not send the findings and the key image")
+    draft = ReportVersion.objects.get(report__work_item=item, status="draft")
+    assert [k["instance"] for k in draft.key_images] == [images[1].SOPInstanceUID]
