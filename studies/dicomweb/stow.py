@@ -87,6 +87,9 @@ class StowOutcome:
         return [p for p in self.parts if p.failure_reason is not None]
 
 
+PREAMBLE_BYTES = 128
+
+
 class _Part:
     def __init__(self, number: int, content_type: str, spool_bytes: int, max_bytes: int):
         self.number = number
@@ -98,10 +101,18 @@ class _Part:
         self.too_large = False
 
     def write(self, chunk: bytes | bytearray) -> None:
+        start = self.size
         self.size += len(chunk)
         if self.size > self.max_bytes:
             self.too_large = True
             return
+        if start < PREAMBLE_BYTES:
+            # The 128-byte preamble is free for applications (PS3.10 7.1), so it can hide an
+            # executable that a downloaded .dcm file would run as. It is stored as zeros; the
+            # data set after it is kept byte for byte.
+            chunk = bytearray(chunk)
+            end = min(PREAMBLE_BYTES - start, len(chunk))
+            chunk[:end] = bytes(end)
         self.file.write(chunk)
         self.sha.update(chunk)
 

@@ -178,6 +178,15 @@ def store_instances(
         return error_response(
             406, "STOW-RS answers in application/dicom+json or application/dicom+xml."
         )
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding not in ("", "identity"):
+        # A compressed body would be inflated past the size limit before it could be checked
+        # (a gzip bomb); DICOM compresses pixels in the transfer syntax instead.
+        return error_response(
+            415,
+            "Content-Encoding is not accepted on STOW-RS: send the DICOM files uncompressed "
+            "(pixel data may use a compressed transfer syntax).",
+        )
     content_type = parse_media_type(request.META.get("CONTENT_TYPE", ""))
     if content_type.type != "multipart/related":
         return error_response(

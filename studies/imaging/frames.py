@@ -15,6 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from ..dicom.reader import open_stored
 from .decode import decoded_frames, little_endian_bytes, locate, native_frame_size
 from .errors import CannotDecode, FrameOutOfRange
+from .limits import check_decoded_size
 
 # The media type of a compressed frame asked for by its own type (PS3.18 Table 8.7.3-2).
 FRAME_MEDIA_TYPES = {
@@ -150,6 +151,7 @@ def read_frames(
             )
         # Here: decoding asked for, or a deflated object, whose frames are native pixels once
         # inflated (sent as Explicit VR Little Endian either way).
+        check_decoded_size(fp, where.dataset, str(where.syntax), where.offset)
         arrays = decoded_frames(
             fp, numbers, where.dataset if where.offset < 0 else None, syntax=str(where.syntax)
         )

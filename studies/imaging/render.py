@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .decode import decoded_frames, first_number, locate
+from .limits import check_decoded_size
 
 THUMBNAIL_SIZE = (128, 128)
 MAX_VIEWPORT = 4096
@@ -65,6 +66,7 @@ def render(fp: IO[bytes], frame: int, options: RenderOptions, media_type: str) -
     aspect kept. Raises FrameOutOfRange and CannotDecode."""
     where = locate(fp)
     where.check([frame])
+    check_decoded_size(fp, where.dataset, str(where.syntax), where.offset)
     ds = where.dataset
     [pixels] = decoded_frames(
         fp, [frame], ds if where.offset < 0 else None, syntax=str(where.syntax)
