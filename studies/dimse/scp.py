@@ -8,6 +8,7 @@ thread-local state: pynetdicom runs each association in its own threads.
 
 from __future__ import annotations
 
+import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import caller_rules, tenant_for_called_ae
 
 from ..dicom.part10 import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, file_meta
+from ..dicom.reader import UnreadableObject, read_header
 from ..dispatch import dispatcher
 from ..models import ReceiptSource
 from ..services import ReceiptContext, record_receipts, store_bytes
@@ -42,6 +44,7 @@ REASON_CALLED_AE_NOT_RECOGNIZED = 0x07
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_DATA_SET_DOES_NOT_MATCH = 0xA900
+STATUS_CANNOT_UNDERSTAND = 0xC000
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,13 @@ def handle_store(event: Any) -> int | tuple[int, Any]:
         )
         + data_set
     )
+    if not _readable(payload):
+        log.warning(
+            "C-STORE from %s to %s refused: the data set cannot be parsed or is cut short",
+            peer.calling_ae_title,
+            peer.called_ae_title,
+        )
+        return STATUS_CANNOT_UNDERSTAND
     try:
         stored = store_bytes(tenant=peer.tenant, data=payload, hashing=_hashing)
     except Exception:  # noqa: BLE001 - storage down: the sender must retry later
@@ -190,6 +200,20 @@ def handle_store(event: Any) -> int | tuple[int, Any]:
         _forget(stored.storage_key)
         return STATUS_OUT_OF_RESOURCES
     return STATUS_SUCCESS
+
+
+def _readable(payload: bytes) -> bool:
+    """Whether the data set parses up to its pixel data and no element runs past its end.
+
+    An element declaring 4 GB in a small data set, or sequences nested thousands deep, would
+    otherwise be acknowledged and fail later in indexing, where the sender can no longer be
+    told. Reading the header costs about a millisecond; the pixel data is not read.
+    """
+    try:
+        header = read_header(io.BytesIO(payload), size=len(payload))
+    except UnreadableObject:
+        return False
+    return not header.truncated
 
 
 _hashing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="scp-hash")

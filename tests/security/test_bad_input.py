@@ -169,3 +169,74 @@ def test_a_10000_uid_list_in_qido_answers_the_matching_study(people, alice):
         assert study["0020000D"]["Value"] == [study_uid]
     else:
         assert "StudyInstanceUID" in response.json()["error"]
+
+
+ELE = "1.2.840.10008.1.2.1"
+# 20,000² 16-bit pixels: 800 MB decoded, over the 512 MB limit yet not enough to take the
+# machine down should the limit ever stop working.
+BOMB_SIDE = 20000
+
+
+def jpeg_2000_bomb(*, in_data_set: bool) -> bytes:
+    """pydicom's JPEG 2000 test image, claiming BOMB_SIDE² pixels: in its Rows and Columns, or
+    only in its codestream's SIZ marker (the data set still says 1024 × 256)."""
+    ds = dcmread(get_testdata_file("JPEG2000.dcm"))
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    if in_data_set:
+        ds.Rows = ds.Columns = BOMB_SIDE
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    data = bytearray(out.getvalue())
+    if not in_data_set:
+        siz = data.index(b"\xff\x4f\xff\x51")
+        xo, yo = struct.unpack(">2I", data[siz + 16 : siz + 24])
+        data[siz + 8 : siz + 16] = struct.pack(">2I", BOMB_SIDE + xo, BOMB_SIDE + yo)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("in_data_set", [True, False], ids=["rows-columns", "codestream-siz"])
+def test_a_jpeg_2000_frame_that_would_decode_to_gigabytes_is_refused(people, alice, in_data_set):
+    data = jpeg_2000_bomb(in_data_set=in_data_set)
+    ingest_now(people.demo, [data])
+    ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+    base = (
+        f"/t/demo-hospital/dicomweb/studies/{ds.StudyInstanceUID}/series/"
+        f"{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    )
+    decoded = f'multipart/related; type="application/octet-stream"; transfer-syntax={ELE}'
+    for url, accept in (
+        (f"{base}/rendered", "image/jpeg"),
+        (f"{base}/frames/1/rendered", "image/png"),
+        (f"{base}/frames/1", decoded),
+    ):
+        response = alice.get(url, HTTP_ACCEPT=accept)
+        assert response.status_code == 406, (url, response.status_code)
+        error = response.json()["error"]
+        assert "more than this server decodes" in error and "stored transfer syntax" in error
+    # As stored, the frame is only bytes: it is sent as it is.
+    as_stored = alice.get(
+        f"{base}/frames/1",
+        HTTP_ACCEPT='multipart/related; type="application/octet-stream"; transfer-syntax=*',
+    )
+    assert as_stored.status_code == 200
+
+
+@pytest.mark.parametrize("extra", ["4-gb-length", "nested-2000-deep"])
+def test_c_store_of_a_data_set_that_cannot_be_read_is_refused_with_c000_and_stores_nothing(
+    scp, people, tmp_path, extra
+):
+    from pynetdicom import AE
+
+    path = tmp_path / "bad.dcm"
+    elements = four_gigabyte_element() if extra == "4-gb-length" else nested_sequences(2000)
+    path.write_bytes(part10(elements))
+    ae = AE(ae_title="MODALITY1")
+    ae.add_requested_context(SECONDARY_CAPTURE, ExplicitVRLittleEndian)
+    assoc = ae.associate(scp.host, scp.port, ae_title="DEMOHOSP")
+    assert assoc.is_established
+    try:
+        status = assoc.send_c_store(path)
+    finally:
+        assoc.release()
+    assert status is not None and status.Status == 0xC000, status  # cannot understand
+    assert not Receipt.objects.exists() and not Instance.objects.exists()
