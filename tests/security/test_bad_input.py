@@ -240,3 +240,26 @@ def test_c_store_of_a_data_set_that_cannot_be_read_is_refused_with_c000_and_stor
         assoc.release()
     assert status is not None and status.Status == 0xC000, status  # cannot understand
     assert not Receipt.objects.exists() and not Instance.objects.exists()
+
+
+def test_sql_and_like_metacharacters_in_qido_match_only_themselves(people, alice):
+    """``%`` and ``_`` are LIKE wildcards in SQL but plain characters in DICOM matching (whose
+    wildcards are ``*`` and ``?``); quotes and SQL are only text."""
+    ingest_now(people.demo, [Path(get_testdata_file("CT_small.dcm")).read_bytes()])
+    name = str(dcmread(get_testdata_file("CT_small.dcm")).PatientName)  # CompressedSamples^CT1
+
+    def found(**params: str) -> int:
+        response = alice.get(
+            "/t/demo-hospital/dicomweb/studies", params, HTTP_ACCEPT="application/dicom+json"
+        )
+        assert response.status_code == 200, response.content
+        return len(response.json())
+
+    assert found(PatientName=name[:5] + "*") == 1  # the DICOM wildcard works
+    assert found(PatientName="%") == 0
+    assert found(PatientName=name[:3] + "%") == 0
+    assert found(PatientName="_" + name[1:]) == 0
+    assert found(PatientID="' OR '1'='1") == 0
+    assert found(PatientID="x'; DROP TABLE studies_study; --") == 0
+    assert found(AccessionNumber="%%") == 0
+    assert found() == 1  # and the table is still there
