@@ -88,6 +88,27 @@ class StowOutcome:
 
 
 PREAMBLE_BYTES = 128
+# How executables start: Windows PE ("MZ"), ELF, Mach-O (both byte orders, 32/64-bit and fat),
+# and scripts ("#!"). The preamble is free for applications (PS3.10 7.1) and a TIFF header
+# there is a legitimate dual-personality file, so only these are neutralised.
+EXECUTABLE_MAGIC = (
+    b"MZ",
+    b"\x7fELF",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+    b"#!",
+)
+
+
+def neutralised_preamble(preamble: bytes) -> bytes:
+    """The preamble as stored: zeros if it starts like an executable (a downloaded .dcm file
+    must not run as a program), else exactly as sent."""
+    if preamble.startswith(EXECUTABLE_MAGIC):
+        return bytes(len(preamble))
+    return preamble
 
 
 class _Part:
@@ -99,20 +120,22 @@ class _Part:
         self.size = 0
         self.max_bytes = max_bytes
         self.too_large = False
+        self.preamble = b""  # held back until all 128 bytes are in, then judged
 
     def write(self, chunk: bytes | bytearray) -> None:
-        start = self.size
         self.size += len(chunk)
         if self.size > self.max_bytes:
             self.too_large = True
             return
-        if start < PREAMBLE_BYTES:
-            # The 128-byte preamble is free for applications (PS3.10 7.1), so it can hide an
-            # executable that a downloaded .dcm file would run as. It is stored as zeros; the
-            # data set after it is kept byte for byte.
-            chunk = bytearray(chunk)
-            end = min(PREAMBLE_BYTES - start, len(chunk))
-            chunk[:end] = bytes(end)
+        if len(self.preamble) < PREAMBLE_BYTES:
+            wanted = PREAMBLE_BYTES - len(self.preamble)
+            self.preamble += bytes(chunk[:wanted])
+            chunk = chunk[wanted:]
+            if len(self.preamble) < PREAMBLE_BYTES:
+                return
+            head = neutralised_preamble(self.preamble)
+            self.file.write(head)
+            self.sha.update(head)
         self.file.write(chunk)
         self.sha.update(chunk)
 
