@@ -15,5 +15,6 @@ urlpatterns = [
     path("worklist/", include("worklists.urls")),
     path("reports/", include("reports.urls")),
     path("viewer/", include("viewer.urls")),
+    path("s/", include("studies.sharing.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

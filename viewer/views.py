@@ -33,7 +33,7 @@ from django.views.decorators.http import require_safe
 from studies.dicomweb.views import base_url, is_uid
 from studies.models import Study
 from tenants import audit
-from tenants.models import AuditAction, Tenant, User
+from tenants.models import ActorType, AuditAction, Tenant, User
 from tenants.queries import readable_tenants, storable_tenants
 
 from . import files
@@ -334,12 +334,14 @@ def _not_found_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _index(request: HttpRequest, default: str) -> HttpResponse:
+def _index(request: HttpRequest, default: str, config: str = "") -> HttpResponse:
     index = dist_dir() / "index.html"
     if not index.is_file():
         return _missing_install()
     html = index.read_text(encoding="utf-8")
-    if default:
+    if config:  # a share link's own configuration (studies.sharing)
+        html = html.replace('src="/viewer/app-config.js"', f'src="{config}"', 1)
+    elif default:
         # The launch decides the data source OHIF starts with; app-config.js checks the name.
         html = html.replace(
             'src="/viewer/app-config.js"', f'src="/viewer/app-config.js?default={default}"', 1
@@ -362,6 +364,9 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
         raise Http404("No such file.")  # a missing asset, not a route: no page in its place
     if not dist_dir().is_dir():
         return _missing_install()
+    share = request.GET.get("share", "")
+    if share:
+        return _share_launch(request, share)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     user = cast(User, request.user)
@@ -390,3 +395,34 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
         for study in studies
     )
     return _index(request, default=tenant.slug)
+
+
+def _share_launch(request: HttpRequest, token: str) -> HttpResponse:
+    """A share link's studies (``?share=<token>``), with or without a login: the link decides,
+    and the viewer's configuration is the link's own (its DICOMweb, nothing to store)."""
+    from studies.sharing.views import launch
+
+    uids = _launch_uids(request) or []
+    if not uids or len(uids) > _MAX_LAUNCH_STUDIES or not all(is_uid(u) for u in uids):
+        return _not_found_page(request)
+    found = launch(request, token, uids)
+    if isinstance(found, HttpResponse):
+        return found
+    if request.method != "HEAD":
+        actor = audit.Actor(
+            type=ActorType.TOKEN,
+            address=request.META.get("REMOTE_ADDR"),
+            extra={"via": "share", "share": found.pk},
+        )
+        audit.record_many(
+            audit.build(
+                action=AuditAction.VIEWER_OPEN,
+                actor=actor,
+                tenant=found.tenant,
+                study_instance_uid=study.study_instance_uid,
+                patient_ref=study.patient_id,
+                detail={"studies": len(uids)},
+            )
+            for study in Study.objects.filter(tenant=found.tenant, study_instance_uid__in=uids)
+        )
+    return _index(request, default="", config=f"/s/{token}/app-config.js")

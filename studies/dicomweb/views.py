@@ -54,6 +54,31 @@ def _consulted_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | N
     return consulted_tenant(user, slug)
 
 
+def _shared(
+    request: HttpRequest, token: str, *, write: bool
+) -> tuple[Tenant, frozenset[str], audit.Actor] | HttpResponse:
+    """The third way in, a share link (studies.sharing builds on this module)."""
+    from ..sharing.views import dicomweb_scope
+
+    return dicomweb_scope(request, token, write=write)
+
+
+def _keep_to_studies(
+    uids: frozenset[str], kwargs: dict[str, Any], *, study_scope: bool
+) -> HttpResponse | None:
+    """Keep a caller who may read some studies only (consult, share link) to them: a URL naming
+    another study is 404; a view above study level gets ``study_scope`` if it takes it, else
+    404. None when the request may go on (``kwargs`` updated)."""
+    if "study_uid" in kwargs:
+        if kwargs["study_uid"] not in uids:
+            return error_response(404, "No such study, series or instance in this hospital.")
+    elif study_scope:
+        kwargs["study_scope"] = uids
+    else:
+        return error_response(404, "No such DICOMweb resource.")
+    return None
+
+
 def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[..., Any]:
     """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view.
 
@@ -64,7 +89,16 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, tenant_slug: str, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, tenant_slug: str = "", **kwargs: Any) -> HttpResponse:
+            if "share_token" in kwargs:  # /s/<token>/dicomweb/: a share link's studies only
+                shared = _shared(request, kwargs.pop("share_token"), write=write)
+                if isinstance(shared, HttpResponse):
+                    return shared
+                tenant, uids, actor = shared
+                scoped = _keep_to_studies(uids, kwargs, study_scope=study_scope)
+                if scoped is not None:
+                    return scoped
+                return view(request, tenant=tenant, actor=actor, **kwargs)
             try:
                 user, token = authenticate_request(request)
             except TokenError as exc:
@@ -100,15 +134,9 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                     return error_response(404, "No such tenant.")
                 tenant, uids = consulted
                 via_consult = True
-                if "study_uid" in kwargs:
-                    if kwargs["study_uid"] not in uids:
-                        return error_response(
-                            404, "No such study, series or instance in this hospital."
-                        )
-                elif study_scope:
-                    kwargs["study_scope"] = uids
-                else:
-                    return error_response(404, "No such DICOMweb resource.")
+                scoped = _keep_to_studies(uids, kwargs, study_scope=study_scope)
+                if scoped is not None:
+                    return scoped
             address = request.META.get("REMOTE_ADDR")
             actor = audit.Actor.for_user(user, token=token, address=address)
             if via_consult:  # every audit row of a consultant's access says so
@@ -140,6 +168,10 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
 
 def base_url(request: HttpRequest, tenant: Tenant) -> str:
+    # A share link's DICOMweb (studies.sharing) answers with its own base in every URL it sends.
+    shared: str | None = getattr(request, "skylight_dicomweb_base", None)
+    if shared:
+        return shared
     root = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
     return f"{root}/t/{tenant.slug}/dicomweb"
 
