@@ -43,8 +43,9 @@ def _address(request: HttpRequest) -> str | None:
 
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
-    # The token is in the path: never send it on to another site.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the path: never send it on to another site. (Not "no-referrer": the
+    # browser would then send "Origin: null" with our own forms, which CSRF refuses.)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
