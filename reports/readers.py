@@ -23,6 +23,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from studies.dicom.attributes import search_form
+from studies.sharing.access import granted_study_ids
 from tenants import audit
 from tenants.models import AuditAction, Membership, Role, User
 
@@ -34,7 +35,7 @@ STAFF_ROLES = (Role.TENANT_ADMIN, Role.RADIOLOGIST)
 RESULTS_LIMIT = 200
 
 
-def _referrer_names(user: User) -> list[str]:
+def referrer_names(user: User) -> list[str]:
     """The user's DICOM name (its alphabetic group) in search form, as hospitals may write it:
     with or without trailing empty components ("WELBY^MARCUS", "WELBY^MARCUS^^"). None for a
     user without a DICOM name."""
@@ -64,10 +65,11 @@ def results_for(user: User) -> QuerySet[Report]:
     memberships = Membership.objects.filter(user=user, tenant__isnull=False, tenant__is_active=True)
     staff = memberships.filter(role__in=STAFF_ROLES).values("tenant_id")
     scope = Q(tenant_id__in=staff)
-    names = _referrer_names(user)
+    names = referrer_names(user)
+    referring = memberships.filter(role=Role.REFERRING_PHYSICIAN).values("tenant_id")
     if names:
-        referring = memberships.filter(role=Role.REFERRING_PHYSICIAN).values("tenant_id")
         scope |= Q(tenant_id__in=referring, study__referring_physician_name_search__in=names)
+    scope |= Q(tenant_id__in=referring, study_id__in=granted_study_ids(user))
     signed = ReportVersion.objects.filter(report=OuterRef("pk"), signed_at__isnull=False)
     final = signed.filter(status=Status.FINAL)
     return (
@@ -165,7 +167,7 @@ def _criticals_for(user: User) -> QuerySet[Any]:
         return CriticalResult.objects.none()
     addressed = CriticalCommunication.objects.filter(recipient_user=user).values("critical_id")
     scope = Q(id__in=addressed)
-    names = _referrer_names(user)
+    names = referrer_names(user)
     if names:
         referring = Membership.objects.filter(
             user=user, tenant__isnull=False, role=Role.REFERRING_PHYSICIAN

@@ -256,8 +256,10 @@ def app_config_js(request: HttpRequest) -> HttpResponse:
         return response
     user = cast(User, request.user)
     tenants = list(readable_tenants(user).order_by("slug"))
-    # A consultant's hospitals too: DICOMweb keeps them to the consulted studies there.
+    # A consultant's and a referrer's hospitals too: DICOMweb keeps them to their studies
+    # there, and offers them no storing (they are not in ``storable``).
     tenants += [t for t in _consulted_tenants(user) if t not in tenants]
+    tenants += [t for t in _referred_tenants(user) if t not in tenants]
     storable = frozenset(storable_tenants(user).values_list("slug", flat=True))
     slugs = [t.slug for t in tenants]
     wanted = request.GET.get("default", "")
@@ -301,6 +303,18 @@ def _consulted_study_ids(user: User) -> QuerySet[Any]:
     return open_consults(user).values("study_id")
 
 
+def _referred_tenants(user: User) -> QuerySet[Tenant]:
+    from studies.sharing.access import referred_tenants
+
+    return referred_tenants(user)
+
+
+def _referred_study_ids(user: User) -> QuerySet[Any]:
+    from studies.sharing.access import referred_studies
+
+    return referred_studies(user).values("id")
+
+
 def _launch_uids(request: HttpRequest) -> list[str] | None:
     """The studies a launch URL names (OHIF reads the key in any case), or None if it names none."""
     values = [v for key, vs in request.GET.lists() if key.lower() == _LAUNCH_KEY for v in vs]
@@ -314,7 +328,9 @@ def _launch_tenant(user: User, uids: list[str], wanted: str) -> tuple[Tenant, li
     if not uids or len(uids) > _MAX_LAUNCH_STUDIES or not all(is_uid(u) for u in uids):
         return None
     studies = Study.objects.filter(
-        Q(tenant__in=readable_tenants(user)) | Q(id__in=_consulted_study_ids(user)),
+        Q(tenant__in=readable_tenants(user))
+        | Q(id__in=_consulted_study_ids(user))
+        | Q(id__in=_referred_study_ids(user)),
         study_instance_uid__in=uids,
     ).select_related("tenant")
     if wanted:
@@ -373,7 +389,11 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
     uids = _launch_uids(request)
     wanted = next((vs[-1] for k, vs in request.GET.lists() if k.lower() == "datasources"), "")
     if uids is None:
-        if not (readable_tenants(user).exists() or _consulted_tenants(user).exists()):
+        if not (
+            readable_tenants(user).exists()
+            or _consulted_tenants(user).exists()
+            or _referred_tenants(user).exists()
+        ):
             return _not_found_page(request)  # OHIF with no data source shows only an error
         return _index(request, default="")
     launch = _launch_tenant(user, uids, wanted)

@@ -54,6 +54,13 @@ def _consulted_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | N
     return consulted_tenant(user, slug)
 
 
+def _referred_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | None:
+    """The fourth way in, read-only: a referring physician's own and granted studies."""
+    from ..sharing.access import referred_tenant
+
+    return referred_tenant(user, slug)
+
+
 def _shared(
     request: HttpRequest, token: str, *, write: bool
 ) -> tuple[Tenant, frozenset[str], audit.Actor] | HttpResponse:
@@ -82,9 +89,11 @@ def _keep_to_studies(
 def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[..., Any]:
     """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view.
 
-    A consultant reaches a tenant for the consulted studies only: a URL naming another study is
-    404, and a view above study level answers them only if it takes ``study_scope`` (the UIDs it
-    must keep to, passed only for consultants; QIDO-RS does); any other such view is 404."""
+    A consultant reaches a tenant for the consulted studies only, a referring physician for
+    their own and granted studies only (reading, never storing), and a share link's holder
+    (``/s/<token>/dicomweb/``) for the link's studies only: a URL naming another study is 404,
+    and a view above study level answers them only if it takes ``study_scope`` (the UIDs it
+    must keep to, passed only for them; QIDO-RS does); any other such view is 404."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
@@ -117,7 +126,7 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                         "CSRF check failed: send the X-CSRFToken header with a "
                         "session, or use a bearer token.",
                     )
-            via_consult = False
+            via = ""  # how a caller without a role in the tenant came in
             try:
                 tenant = (
                     get_storable_tenant(user, tenant_slug)
@@ -130,17 +139,20 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                         403, "Your role in this hospital does not allow storing instances."
                     )
                 consulted = None if write else _consulted_tenant(user, tenant_slug)
-                if consulted is None:
+                referred = None
+                if consulted is None and not write:
+                    referred = _referred_tenant(user, tenant_slug)
+                if consulted is None and referred is None:
                     return error_response(404, "No such tenant.")
-                tenant, uids = consulted
-                via_consult = True
+                tenant, uids = consulted or referred  # type: ignore[misc]
+                via = "consult" if consulted is not None else "referrer"
                 scoped = _keep_to_studies(uids, kwargs, study_scope=study_scope)
                 if scoped is not None:
                     return scoped
             address = request.META.get("REMOTE_ADDR")
             actor = audit.Actor.for_user(user, token=token, address=address)
-            if via_consult:  # every audit row of a consultant's access says so
-                actor = dataclasses.replace(actor, extra={"via": "consult"})
+            if via:  # every audit row of a consultant's or referrer's access says so
+                actor = dataclasses.replace(actor, extra={"via": via})
             return view(request, tenant=tenant, actor=actor, **kwargs)
 
         return wrapper

@@ -12,7 +12,7 @@ from tenants.models import Tenant
 
 from ..models import Study
 
-__all__ = ["SecondFactor", "ShareLink", "ShareLinkStudy", "SharePolicy"]
+__all__ = ["SecondFactor", "ShareLink", "ShareLinkStudy", "SharePolicy", "StudyGrant"]
 
 
 class SharePolicy(models.Model):
@@ -108,3 +108,23 @@ class ShareLinkStudy(models.Model):
 
     def __str__(self) -> str:
         return f"Study {self.study_id} of share link {self.link_id}"
+
+
+class StudyGrant(models.Model):
+    """A study of the hospital given to one of its referring physicians, who then finds it in
+    their portal and viewer although the study names someone else as its referrer."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "user"])]
+
+    def __str__(self) -> str:
+        return f"Grant {self.pk}"

@@ -22,7 +22,7 @@ from tenants import audit
 from tenants.models import ActorType, AuditAction, Outcome, Tenant, User
 
 from ..models import Study
-from .models import SecondFactor, ShareLink, ShareLinkStudy, SharePolicy
+from .models import SecondFactor, ShareLink, ShareLinkStudy, SharePolicy, StudyGrant
 
 DEFAULT_DAYS = 7
 MAX_STUDIES = 20
@@ -275,3 +275,80 @@ def revoke_share(
             )
     link.refresh_from_db()
     return bool(done)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grants: a study given to one of the hospital's referring physicians
+# ---------------------------------------------------------------------------------------------
+
+
+def referrers_of(tenant: Tenant) -> list[User]:
+    """The hospital's referring physicians, whom its studies may be granted to."""
+    from tenants.models import Membership, Role
+
+    ids = Membership.objects.filter(tenant=tenant, role=Role.REFERRING_PHYSICIAN).values("user_id")
+    return list(User.objects.filter(id__in=ids, is_active=True).order_by("username"))
+
+
+def grant_studies(
+    *,
+    tenant: Tenant,
+    actor: audit.Actor,
+    user: User,
+    studies: list[Study],
+    now: datetime.datetime | None = None,
+) -> list[StudyGrant]:
+    """Give these studies to one of the tenant's referrers (again: nothing duplicated)."""
+    assert actor.user is not None
+    now = now or timezone.now()
+    if user not in referrers_of(tenant):
+        raise ShareError("Choose one of this hospital's referring physicians.")
+    if not studies or any(s.tenant_id != tenant.pk for s in studies):
+        raise ShareError("Choose at least one study of this hospital.")
+    made = []
+    with transaction.atomic():
+        for study in studies:
+            grant, created = StudyGrant.objects.get_or_create(
+                tenant=tenant,
+                study=study,
+                user=user,
+                revoked_at=None,
+                defaults={"granted_by": actor.user, "granted_at": now},
+            )
+            made.append(grant)
+            if created:
+                audit.record(
+                    action=AuditAction.SETTINGS_CHANGE,
+                    actor=actor,
+                    tenant=tenant,
+                    study_instance_uid=study.study_instance_uid,
+                    patient_ref=study.patient_id,
+                    detail={"event": "share.grant", "grant": grant.pk, "user": user.pk},
+                )
+    return made
+
+
+def revoke_grant(
+    *, tenant: Tenant, actor: audit.Actor, grant_id: int, now: datetime.datetime | None = None
+) -> bool:
+    """Withdraw a grant of this tenant (False: no such grant, or withdrawn already)."""
+    with transaction.atomic():
+        done = StudyGrant.objects.filter(
+            tenant=tenant, pk=grant_id, revoked_at__isnull=True
+        ).update(revoked_at=now or timezone.now())
+        if done:
+            audit.record(
+                action=AuditAction.SETTINGS_CHANGE,
+                actor=actor,
+                tenant=tenant,
+                detail={"event": "share.grant_revoke", "grant": grant_id},
+            )
+    return bool(done)
+
+
+def grants_of(tenant: Tenant) -> list[StudyGrant]:
+    return list(
+        StudyGrant.objects.filter(tenant=tenant, revoked_at__isnull=True)
+        .select_related("study", "user", "granted_by")
+        .order_by("-granted_at", "-id")[:500]
+    )

@@ -12,6 +12,7 @@ app_name = "sharing"
 urlpatterns = [
     path("t/<slug:tenant_slug>/", views.links, name="links"),
     path("t/<slug:tenant_slug>/new/", views.new, name="new"),
+    path("t/<slug:tenant_slug>/grants/", views.grants, name="grants"),
     path("t/<slug:tenant_slug>/<int:link_id>/revoke/", views.revoke, name="revoke"),
     path("<str:share_token>/", views.open_link, name="open"),
     path("<str:share_token>/app-config.js", views.app_config_js, name="app-config"),

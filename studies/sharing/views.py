@@ -366,3 +366,53 @@ def revoke(request: HttpRequest, tenant_slug: str, link_id: int) -> HttpResponse
         raise Http404("No such share link.")
     services.revoke_share(link=link, actor=audit.Actor.for_user(user, address=_address(request)))
     return redirect("sharing:links", tenant.slug)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def grants(request: HttpRequest, tenant_slug: str) -> HttpResponse:
+    """The hospital's admin gives studies to its referring physicians (their portal and viewer
+    then show them), and withdraws them."""
+    from ..dicomweb.views import is_uid
+
+    user, tenant = _tenant(request, tenant_slug)
+    if not is_tenant_admin(user, tenant):
+        raise Http404("No such page.")
+    actor = audit.Actor.for_user(user, address=_address(request))
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("revoke"):
+            grant_id = request.POST["revoke"]
+            if grant_id.isdigit():  # anything else names no grant: the list shows what is there
+                services.revoke_grant(tenant=tenant, actor=actor, grant_id=int(grant_id))
+            return redirect("sharing:grants", tenant.slug)
+        referrers = {str(r.pk): r for r in services.referrers_of(tenant)}
+        uids = [u for u in _study_uids(request.POST.get("studies", "")) if is_uid(u)]
+        studies = list(Study.objects.filter(tenant=tenant, study_instance_uid__in=uids))
+        try:
+            if not uids or len(studies) != len(set(uids)):
+                raise services.ShareError(
+                    "Some of the studies are not in this hospital: check the Study Instance UIDs."
+                )
+            referrer = referrers.get(request.POST.get("user", ""))
+            if referrer is None:
+                raise services.ShareError("Choose one of this hospital's referring physicians.")
+            services.grant_studies(tenant=tenant, actor=actor, user=referrer, studies=studies)
+        except services.ShareError as exc:
+            error = str(exc)
+        else:
+            return redirect("sharing:grants", tenant.slug)
+    rows = services.grants_of(tenant)
+    audit.record(
+        action=AuditAction.STUDY_LIST,
+        actor=actor,
+        tenant=tenant,
+        detail={"page": "grants", "grants": [g.pk for g in rows]},
+    )
+    context = {
+        "tenant": tenant,
+        "rows": rows,
+        "referrers": services.referrers_of(tenant),
+        "error": error,
+    }
+    return _no_store(render(request, "sharing/grants.html", context, status=400 if error else 200))

@@ -92,3 +92,67 @@ def test_a_referrer_acknowledges_their_critical_result_in_the_portal(reading):
     assert [e.detail["first"] for e in acks] == [True, False]
     assert "Free air" not in client.get("/reports/results/").content.decode()
     assert Client().post(url).status_code == 302  # to the login page
+
+
+def test_a_referrer_views_their_own_and_granted_studies_read_only_and_nothing_else(reading):
+    from reports import services
+
+    doctor = welby(reading)
+    mine, preliminary = _preliminary(reading, send_to=False)
+    referred(mine)
+    services.finalise(
+        preliminary=preliminary, user=reading.bob, actor=_actor(reading.bob),
+        password=reading.password, sections={"impression": "Benign."},
+    )  # fmt: skip
+    given, given_version = _preliminary(reading, send_to=False)  # another physician's patient
+    services.finalise(
+        preliminary=given_version, user=reading.bob, actor=_actor(reading.bob),
+        password=reading.password, sections={"impression": "Stable."},
+    )  # fmt: skip
+    other = reading.item(reading.people.demo)  # neither referred nor given
+    uid = {i: Study.objects.get(pk=i.study_id).study_instance_uid for i in (mine, given, other)}
+    client = _login(doctor, reading.password)
+
+    def launch(item: Any) -> int:
+        return client.get("/viewer/viewer", {"StudyInstanceUIDs": uid[item]}).status_code
+
+    def qido() -> set[str]:
+        response = client.get(
+            "/t/demo-hospital/dicomweb/studies", HTTP_ACCEPT="application/dicom+json"
+        )
+        assert response.status_code == 200
+        return {s["0020000D"]["Value"][0] for s in response.json()}
+
+    assert launch(mine) == 200 and launch(given) == 404 and launch(other) == 404
+    assert qido() == {uid[mine]}
+    config = client.get("/viewer/app-config.js").content.decode()
+    assert "/t/demo-hospital/dicomweb" in config and '"dicomUploadEnabled": false' in config
+    stow = client.post(
+        "/t/demo-hospital/dicomweb/studies", b"", content_type="multipart/related; boundary=x"
+    )
+    assert stow.status_code in (403, 404)  # never stored
+    assert (
+        f"/reports/results/{given_version.report_id}/"
+        not in client.get("/reports/results/").content.decode()
+    )
+
+    # The hospital's admin gives him the other physician's study: his portal and viewer have it.
+    alice = _login(reading.people.alice, reading.password)
+    page = alice.post("/s/t/demo-hospital/grants/", {"user": doctor.pk, "studies": uid[given]})
+    assert page.status_code == 302
+    assert alice.post("/s/t/demo-hospital/grants/", {"user": doctor.pk, "studies": uid[given]})
+    assert launch(given) == 200 and qido() == {uid[mine], uid[given]}
+    assert (
+        f"/reports/results/{given_version.report_id}/"
+        in client.get("/reports/results/").content.decode()
+    )
+    assert AuditEvent.objects.filter(detail__via="referrer", actor_user=doctor).exists()
+    # Another hospital's admin cannot see or give demo-hospital's studies.
+    charlie = _login(reading.people.charlie, reading.password)
+    assert charlie.get("/s/t/demo-hospital/grants/").status_code == 404
+    # Withdrawn: gone again.
+    from studies.sharing.models import StudyGrant
+
+    grant = StudyGrant.objects.get(revoked_at__isnull=True)
+    assert alice.post("/s/t/demo-hospital/grants/", {"revoke": grant.pk}).status_code == 302
+    assert launch(given) == 404 and qido() == {uid[mine]}
