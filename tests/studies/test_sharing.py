@@ -109,6 +109,8 @@ def test_a_wrong_pin_counts_and_the_limit_locks_the_link_for_good(people, studie
     holder = Client()
     page = holder.get(f"/s/{token}/")
     assert page.status_code == 200 and "Enter the PIN" in page.text
+    # The token is in the path: kept out of caches and of other sites' Referer.
+    assert page["Cache-Control"] == "no-store" and page["Referrer-Policy"] == "same-origin"
     assert "CompressedSamples" not in page.text and CT_SMALL_STUDY not in page.text
     for left in (4, 3, 2, 1):
         wrong = unlock(holder, token, "000000")
