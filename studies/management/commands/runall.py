@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from studies import services
+from tenants import audit
 from studies.dimse.scp import start_server
 from studies.dispatch import dispatcher
 from worklists import services as worklist_services
@@ -22,13 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: float) -> None:
-    """What Celery beat does in production: the ready sweep, the worklist's housekeeping and the
-    reconciler."""
+    """What Celery beat does in production: the ready sweep, the worklist's housekeeping, the
+    sealing of the audit log and the reconciler."""
     last_reconcile = time.monotonic()
     while not stop.wait(sweep_every):
         try:
             services.sweep_ready_studies()
             worklist_services.housekeeping()
+            audit.seal()
             if time.monotonic() - last_reconcile > reconcile_every:
                 services.reconcile_receipts()
                 last_reconcile = time.monotonic()
