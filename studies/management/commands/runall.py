@@ -14,9 +14,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from studies import services
-from tenants import audit
 from studies.dimse.scp import start_server
 from studies.dispatch import dispatcher
+from tenants import audit
 from worklists import services as worklist_services
 
 log = logging.getLogger(__name__)
