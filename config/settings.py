@@ -365,6 +365,8 @@ WORKLIST_HOUSEKEEPING_SECONDS = env_float(
 RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
 # Critical results not acknowledged within their hospital's limit are escalated this often.
 CRITICAL_ESCALATION_SECONDS = env_float("SKYLIGHT_CRITICAL_ESCALATION_SECONDS", 30.0, minimum=1.0)
+# Break-glass: how long a hospital radiologist's emergency read access to one work item lasts.
+BREAK_GLASS_MINUTES = env_int("SKYLIGHT_BREAK_GLASS_MINUTES", 60, minimum=5)
 # How often new audit rows are sealed into their tenant's hash chain.
 AUDIT_SEAL_SECONDS = env_float("SKYLIGHT_AUDIT_SEAL_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {

@@ -379,10 +379,38 @@ class AuditAction(models.TextChoices):
     # Security (issue 7): who belongs where, tokens, break-glass and reading the log itself
     MEMBERSHIP_ADD = "tenant.membership.add"
     MEMBERSHIP_REMOVE = "tenant.membership.remove"
-    TOKEN_REVOKED = "token.revoked"
     BREAK_GLASS = "access.break_glass"
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
+
+
+class BreakGlass(models.Model):
+    """A hospital's own radiologist or admin opened one work item their privileges do not cover,
+    giving a reason: read-only, for a short time, audited BREAK_GLASS, the hospital's admins told.
+
+    The reason is kept here (it may name the clinical situation) and never in the audit row's
+    detail or the mail, which carry this row's id only.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # worklists.WorkItem id; not a foreign key so that tenancy does not depend on the worklist.
+    work_item_id = models.BigIntegerField()
+    study_instance_uid = models.CharField(max_length=64)
+    reason = models.TextField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        verbose_name = "break-glass access"
+        verbose_name_plural = "break-glass accesses"
+        indexes = [
+            models.Index(fields=["user", "work_item_id", "expires_at"], name="breakglass_user_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.pk} by {self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class Outcome(models.TextChoices):

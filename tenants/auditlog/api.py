@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants import audit
-from worklists.serializers import DetailSerializer
 from tenants.models import AuditAction, AuditEvent, Outcome, Tenant
+from worklists.serializers import DetailSerializer
 
 from . import exports, queries, services
 

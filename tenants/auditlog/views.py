@@ -6,18 +6,22 @@ lands in a URL, and with it in a proxy's or server's access log.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants import audit
-from tenants.models import AuditAction, Outcome
+from tenants.models import AuditAction, BreakGlass, Outcome
 
-from . import exports, queries, services
+from . import breakglass, exports, queries, services
 
 PAGE_SIZE = 50
+BREAK_GLASS_SHOWN = timedelta(days=30)
 
 
 def _actor(request: HttpRequest) -> audit.Actor:
@@ -55,6 +59,9 @@ def log(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(page_number)
     context["page"] = page
     context["rows"] = exports.with_patients(tenant, list(page.object_list))
+    context["break_glass"] = BreakGlass.objects.filter(
+        tenant=tenant, granted_at__gte=timezone.now() - BREAK_GLASS_SHOWN
+    ).select_related("user")[:50]
     if filters.user or filters.token:
         context["patients"] = services.patients_accessed(tenant, filters, _actor(request))
     return render(request, "tenants/audit/log.html", context)
@@ -76,3 +83,23 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest, item_id: int) -> HttpResponse:
+    """Ask for emergency read access to one work item of your own hospital, giving a reason."""
+    user = request.user
+    item = breakglass.item_for(user, item_id)  # type: ignore[arg-type]
+    if item is None:
+        raise Http404("No such work item.")
+    context = {"item": item, "minutes": breakglass.minutes(), "reason": ""}
+    if request.method == "POST":
+        reason = str(request.POST.get("reason", ""))
+        try:
+            breakglass.open_item(user, item_id, reason, _actor(request))  # type: ignore[arg-type]
+        except breakglass.Refused as exc:
+            context.update(error=str(exc), reason=reason)
+            return render(request, "tenants/audit/break_glass.html", context, status=400)
+        return redirect("worklists:item", item_id=item_id)
+    return render(request, "tenants/audit/break_glass.html", context)

@@ -11,6 +11,9 @@ On SQLite a later migration that remakes this table drops these triggers; such a
 put them back (see reports/migrations/0003 for how).
 """
 
+import django.db.models.deletion
+import django.utils.timezone
+from django.conf import settings
 from django.db import migrations, models
 
 TABLE = "tenants_auditevent"
@@ -86,6 +89,22 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.CreateModel(
+            name='BreakGlass',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('work_item_id', models.BigIntegerField()),
+                ('study_instance_uid', models.CharField(max_length=64)),
+                ('reason', models.TextField()),
+                ('granted_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('expires_at', models.DateTimeField()),
+            ],
+            options={
+                'verbose_name': 'break-glass access',
+                'verbose_name_plural': 'break-glass accesses',
+                'ordering': ['-granted_at'],
+            },
+        ),
         migrations.AddField(
             model_name='auditevent',
             name='hash',
@@ -104,7 +123,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditevent',
             name='action',
-            field=models.CharField(choices=[('dimse.association.accepted', 'Association Accepted'), ('dimse.association.rejected', 'Association Rejected'), ('dimse.echo', 'Echo'), ('dimse.store', 'Dimse Store'), ('dicomweb.stow', 'Stow Store'), ('instance.index', 'Index'), ('instance.duplicate', 'Duplicate'), ('instance.replace', 'Replace'), ('instance.superseded', 'Superseded'), ('instance.unreadable', 'Unreadable'), ('study.ready', 'Study Ready'), ('dicomweb.query', 'Qido Query'), ('dicomweb.retrieve', 'Wado Retrieve'), ('dimse.find', 'Dimse Find'), ('dimse.move', 'Dimse Move'), ('dimse.get', 'Dimse Get'), ('study.list', 'Study List'), ('study.view', 'Study View'), ('receipt.list', 'Receipt List'), ('token.issued', 'Token Issued'), ('auth.login', 'Login'), ('auth.login_failed', 'Login Failed'), ('auth.logout', 'Logout'), ('access.denied', 'Access Denied'), ('worklist.list', 'Worklist List'), ('worklist.item.created', 'Item Created'), ('worklist.item.view', 'Item View'), ('worklist.item.claim', 'Item Claim'), ('worklist.item.lease_lost', 'Item Heartbeat Lost'), ('worklist.item.release', 'Item Release'), ('worklist.item.lease_expired', 'Item Lease Expired'), ('worklist.item.reassign', 'Item Reassign'), ('worklist.item.assign', 'Item Assign'), ('worklist.item.decline', 'Item Decline'), ('worklist.item.sla_pause', 'Item Sla Pause'), ('worklist.item.sla_resume', 'Item Sla Resume'), ('worklist.item.escalate', 'Item Escalate'), ('worklist.item.priority', 'Item Priority'), ('worklist.credential', 'Credential Change'), ('viewer.open', 'Viewer Open'), ('report.draft_save', 'Report Draft Save'), ('report.sign', 'Report Sign'), ('report.addendum', 'Report Addendum'), ('report.correction', 'Report Correction'), ('report.discard', 'Report Discard'), ('report.view', 'Report View'), ('report.revise', 'Report Revise'), ('report.review.request', 'Review Request'), ('report.review.validate', 'Review Validate'), ('report.review.return', 'Review Return'), ('report.review.cancel', 'Review Cancel'), ('report.result.view', 'Result View'), ('report.template.change', 'Template Change'), ('consult.request', 'Consult Request'), ('consult.accept', 'Consult Accept'), ('consult.revoke', 'Consult Revoke'), ('consult.answer', 'Consult Answer'), ('comment.add', 'Comment Add'), ('critical.flag', 'Critical Flag'), ('critical.communicate', 'Critical Communicate'), ('critical.acknowledge', 'Critical Acknowledge'), ('critical.escalate', 'Critical Escalate'), ('critical.list', 'Critical List'), ('report.delivery.send', 'Delivery Send'), ('report.delivery.retry', 'Delivery Retry'), ('report.export', 'Report Export'), ('report.evidence.view', 'Evidence View'), ('tenant.settings', 'Settings Change'), ('tenant.membership.add', 'Membership Add'), ('tenant.membership.remove', 'Membership Remove'), ('token.revoked', 'Token Revoked'), ('access.break_glass', 'Break Glass'), ('audit.view', 'Audit View'), ('audit.export', 'Audit Export')], max_length=64),
+            field=models.CharField(choices=[('dimse.association.accepted', 'Association Accepted'), ('dimse.association.rejected', 'Association Rejected'), ('dimse.echo', 'Echo'), ('dimse.store', 'Dimse Store'), ('dicomweb.stow', 'Stow Store'), ('instance.index', 'Index'), ('instance.duplicate', 'Duplicate'), ('instance.replace', 'Replace'), ('instance.superseded', 'Superseded'), ('instance.unreadable', 'Unreadable'), ('study.ready', 'Study Ready'), ('dicomweb.query', 'Qido Query'), ('dicomweb.retrieve', 'Wado Retrieve'), ('dimse.find', 'Dimse Find'), ('dimse.move', 'Dimse Move'), ('dimse.get', 'Dimse Get'), ('study.list', 'Study List'), ('study.view', 'Study View'), ('receipt.list', 'Receipt List'), ('token.issued', 'Token Issued'), ('auth.login', 'Login'), ('auth.login_failed', 'Login Failed'), ('auth.logout', 'Logout'), ('access.denied', 'Access Denied'), ('worklist.list', 'Worklist List'), ('worklist.item.created', 'Item Created'), ('worklist.item.view', 'Item View'), ('worklist.item.claim', 'Item Claim'), ('worklist.item.lease_lost', 'Item Heartbeat Lost'), ('worklist.item.release', 'Item Release'), ('worklist.item.lease_expired', 'Item Lease Expired'), ('worklist.item.reassign', 'Item Reassign'), ('worklist.item.assign', 'Item Assign'), ('worklist.item.decline', 'Item Decline'), ('worklist.item.sla_pause', 'Item Sla Pause'), ('worklist.item.sla_resume', 'Item Sla Resume'), ('worklist.item.escalate', 'Item Escalate'), ('worklist.item.priority', 'Item Priority'), ('worklist.credential', 'Credential Change'), ('viewer.open', 'Viewer Open'), ('report.draft_save', 'Report Draft Save'), ('report.sign', 'Report Sign'), ('report.addendum', 'Report Addendum'), ('report.correction', 'Report Correction'), ('report.discard', 'Report Discard'), ('report.view', 'Report View'), ('report.revise', 'Report Revise'), ('report.review.request', 'Review Request'), ('report.review.validate', 'Review Validate'), ('report.review.return', 'Review Return'), ('report.review.cancel', 'Review Cancel'), ('report.result.view', 'Result View'), ('report.template.change', 'Template Change'), ('consult.request', 'Consult Request'), ('consult.accept', 'Consult Accept'), ('consult.revoke', 'Consult Revoke'), ('consult.answer', 'Consult Answer'), ('comment.add', 'Comment Add'), ('critical.flag', 'Critical Flag'), ('critical.communicate', 'Critical Communicate'), ('critical.acknowledge', 'Critical Acknowledge'), ('critical.escalate', 'Critical Escalate'), ('critical.list', 'Critical List'), ('report.delivery.send', 'Delivery Send'), ('report.delivery.retry', 'Delivery Retry'), ('report.export', 'Report Export'), ('report.evidence.view', 'Evidence View'), ('tenant.settings', 'Settings Change'), ('tenant.membership.add', 'Membership Add'), ('tenant.membership.remove', 'Membership Remove'), ('access.break_glass', 'Break Glass'), ('audit.view', 'Audit View'), ('audit.export', 'Audit Export')], max_length=64),
         ),
         migrations.AddIndex(
             model_name='auditevent',
@@ -121,6 +140,20 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='auditevent',
             constraint=models.UniqueConstraint(condition=models.Q(('tenant__isnull', True)), fields=('seq',), name='audit_unique_platform_seq'),
+        ),
+        migrations.AddField(
+            model_name='breakglass',
+            name='tenant',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant'),
+        ),
+        migrations.AddField(
+            model_name='breakglass',
+            name='user',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+        ),
+        migrations.AddIndex(
+            model_name='breakglass',
+            index=models.Index(fields=['user', 'work_item_id', 'expires_at'], name='breakglass_user_item'),
         ),
         migrations.RunPython(create, drop),
     ]
