@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from .models import ActorType, ApiToken, AuditEvent, Outcome, Tenant, User
 
@@ -152,12 +153,19 @@ def _lock_chain(tenant_id: int | None) -> None:
             )
 
 
+def _chain(tenant_id: int | None) -> QuerySet[AuditEvent]:
+    """One tenant's rows, or the platform's (tenant NULL)."""
+    if tenant_id is None:
+        return AuditEvent.objects.filter(tenant__isnull=True)
+    return AuditEvent.objects.filter(tenant_id=tenant_id)
+
+
 def _seal_chain(tenant_id: int | None) -> int:
     with transaction.atomic():
         _lock_chain(tenant_id)
-        chain = AuditEvent.objects.filter(tenant_id=tenant_id)
+        chain = _chain(tenant_id)
         last = chain.exclude(hash="").order_by("-seq").values("seq", "hash").first()
-        seq, prev = (last["seq"], last["hash"]) if last else (0, "")
+        seq, prev = (int(last["seq"] or 0), str(last["hash"])) if last else (0, "")
         updates = []
         for row in _rows(chain.filter(hash="").order_by("id")[:SEAL_BATCH]):
             seq += 1
@@ -215,7 +223,7 @@ class ChainReport:
 
 def verify(tenant_id: int | None) -> ChainReport:
     """Recompute one chain from its first row; stop at the first row that does not fit."""
-    chain = AuditEvent.objects.filter(tenant_id=tenant_id)
+    chain = _chain(tenant_id)
     unsealed = chain.filter(hash="").count()
     expected_seq, prev, rows = 1, "", 0
     for row in _rows(chain.exclude(hash="").order_by("seq")):

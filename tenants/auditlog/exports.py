@@ -130,7 +130,7 @@ _PREFIXES = (
     ("comment.", EventCode(PATIENT_RECORD, "C")),
     ("critical.", EventCode(PATIENT_RECORD, "U")),
 )
-OUTCOME_CODES = {Outcome.SUCCESS: "0", Outcome.WARNING: "4", Outcome.FAILURE: "8"}
+OUTCOME_CODES: dict[str, str] = {Outcome.SUCCESS: "0", Outcome.WARNING: "4", Outcome.FAILURE: "8"}
 
 
 def event_code(action: str) -> EventCode:
