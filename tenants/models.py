@@ -379,6 +379,7 @@ class AuditAction(models.TextChoices):
     # Security (issue 7): who belongs where, tokens, break-glass and reading the log itself
     MEMBERSHIP_ADD = "tenant.membership.add"
     MEMBERSHIP_REMOVE = "tenant.membership.remove"
+    AGREEMENT_ADD = "tenant.agreement.add"
     BREAK_GLASS = "access.break_glass"
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"

@@ -142,10 +142,10 @@ def create_agreement(
         agreement, created = ReadingAgreement.objects.get_or_create(tenant=tenant, group=group)
         if created:
             audit.record(
-                action=AuditAction.SETTINGS_CHANGE,
+                action=AuditAction.AGREEMENT_ADD,
                 actor=actor or audit.Actor.system(),
                 tenant=tenant,
-                detail={"setting": "reading_agreement", "group": group.pk, "created": True},
+                detail={"group": group.pk},
             )
     return agreement
 

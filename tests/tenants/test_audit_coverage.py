@@ -49,9 +49,7 @@ def test_membership_and_agreement_changes_are_audited_per_hospital(people):
     group = services.create_group(slug="weekend", name="Weekend Readers")
     services.create_agreement(tenant=people.second, group=group, actor=actor)
     services.create_agreement(tenant=people.second, group=group, actor=actor)  # again: no-op
-    agreements = [
-        r for r in _rows(AuditAction.SETTINGS_CHANGE) if r.detail.get("group") == group.pk
-    ]
+    agreements = [r for r in _rows(AuditAction.AGREEMENT_ADD) if r.detail["group"] == group.pk]
     assert len(agreements) == 1 and agreements[0].tenant_id == people.second.pk
 
     services.issue_token(user=people.alice, name="script")
