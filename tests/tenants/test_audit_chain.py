@@ -140,3 +140,38 @@ def test_an_unknown_tenant_is_a_clear_error(people):
 
     with pytest.raises(CommandError, match="No tenant has the slug"):
         call_command("verify_audit_chain", "--tenant", "nowhere")
+
+
+def test_concurrent_writers_and_sealers_make_one_unbroken_chain(people):
+    """Writers never wait for the chain; sealers racing each other (beat, the verify command)
+    still seal each row once, in one unbroken chain per tenant."""
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def work(kind: str) -> None:
+        try:
+            for _ in range(5):
+                if kind == "write":
+                    _write(people, 20)
+                    _write(people, 5, tenant=people.second)
+                audit.seal()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in ("write", "write", "seal", "seal")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    audit.seal()
+    assert not AuditEvent.objects.filter(hash="").exists()
+    for tenant in (people.demo, people.second):
+        report = audit.verify(tenant.pk)
+        assert report.ok, report
+        assert report.rows == AuditEvent.objects.filter(tenant=tenant).count()
