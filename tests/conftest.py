@@ -108,6 +108,33 @@ def _flush_survives_a_deadlock() -> None:
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True)
+def _sqlite_flush_may_empty_the_audit_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On SQLite (the embedded mode) Django's test flush empties tables with ``DELETE FROM``,
+    which the audit log's append-only guard refuses (PostgreSQL flushes with ``TRUNCATE``, which
+    row triggers do not see). So the guard against deletes is in place during each database test
+    and lifted only for the flush after it; the guard against updates always stays."""
+    if "transactional_db" not in request.fixturenames:
+        yield
+        return
+    import importlib
+
+    from django.db import connection
+
+    request.getfixturevalue("transactional_db")
+    if connection.vendor != "sqlite":
+        yield
+        return
+    chain = importlib.import_module("tenants.migrations.0010_audit_chain")
+    delete_guard = next(sql for sql in chain.SQLITE_CREATE if "BEFORE DELETE" in sql)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS tenants_audit_append_only_delete")
+        cursor.execute(delete_guard)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS tenants_audit_append_only_delete")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing() -> None:
     # A hash records its own iteration count, so the gunicorn processes verify these too.
