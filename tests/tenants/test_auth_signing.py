@@ -50,3 +50,15 @@ def test_signing_asks_the_code_when_the_radiologist_has_an_authenticator(reading
     assert room.status_code == 200
     assert b'id="sign-mfa" name="mfa_code"' in room.content
     assert b'class="mfa" hidden' not in room.content
+
+
+def test_a_token_kept_to_one_hospital_finds_no_work_item_of_another(reading):  # noqa: F811
+    from tenants import tokens
+
+    other = reading.item(reading.people.second)
+    _, scoped = tokens.issue(user=reading.bob, tenant_slug="demo-hospital")
+    _, wide = tokens.issue(user=reading.bob)
+    client = APIClient()
+    url = f"/api/reports/items/{other.pk}/"
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {wide}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {scoped}").status_code == 404
