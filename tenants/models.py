@@ -280,6 +280,11 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Scope: a token may be kept to one hospital (others are "not found" to it) and to reading.
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    read_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -296,6 +301,26 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.prefix} of {self.user}"
+
+
+class SecurityPolicy(models.Model):
+    """A hospital's own security choices, edited by its admins.
+
+    Radiologists and admins always need a second factor; referring physicians only where their
+    hospital asks for it (many referrers read results on shared ward computers, others never)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="security_policy")
+    referrer_mfa_required = models.BooleanField(
+        default=False,
+        help_text="Referring physicians of this hospital must use an authenticator app.",
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "security policies"
+
+    def __str__(self) -> str:
+        return f"security policy of {self.tenant}"
 
 
 class AuditAction(models.TextChoices):
@@ -320,10 +345,18 @@ class AuditAction(models.TextChoices):
     STUDY_VIEW = "study.view"
     RECEIPT_LIST = "receipt.list"
     TOKEN_ISSUED = "token.issued"
+    TOKEN_REVOKED = "token.revoked"
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"
     ACCESS_DENIED = "access.denied"
+    # Issue 7: second factor, lockouts, session clocks, password changes
+    MFA_ENROL = "auth.mfa_enrol"
+    MFA_VERIFY = "auth.mfa_verify"
+    MFA_FAILED = "auth.mfa_failed"
+    LOCKOUT = "auth.lockout"
+    SESSION_EXPIRED = "auth.session_expired"
+    PASSWORD_CHANGE = "auth.password_change"
     # The reading worklist (worklists/)
     WORKLIST_LIST = "worklist.list"
     ITEM_CREATED = "worklist.item.created"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from . import audit
 from .models import (
@@ -151,9 +153,19 @@ def create_agreement(
 
 
 def issue_token(
-    *, user: User, name: str = "", expires_at: datetime | None = None
+    *,
+    user: User,
+    name: str = "",
+    expires_at: datetime | None = None,
+    tenant: Tenant | None = None,
+    read_only: bool = False,
 ) -> tuple[ApiToken, str]:
-    """Create a token and return it with its plaintext, which is shown once and never stored."""
+    """Create a token and return it with its plaintext, which is shown once and never stored.
+
+    Without ``expires_at`` it expires after SKYLIGHT_TOKEN_DEFAULT_DAYS (tenants.tokens checks
+    the maximum for requests from people)."""
+    if expires_at is None:
+        expires_at = timezone.now() + timedelta(days=settings.SKYLIGHT_TOKEN_DEFAULT_DAYS)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -163,11 +175,13 @@ def issue_token(
             prefix=prefix,
             secret_hash=ApiToken.hash_secret(secret),
             expires_at=expires_at,
+            tenant=tenant,
+            read_only=read_only,
         )
         audit.record(
             action=AuditAction.TOKEN_ISSUED,
             actor=audit.Actor.for_user(user),
-            tenant=None,
-            detail={"token_prefix": prefix},
+            tenant=tenant,
+            detail={"token_prefix": prefix, "read_only": read_only},
         )
     return token, f"{TOKEN_PREFIX}_{prefix}_{secret}"

@@ -21,6 +21,11 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# A second factor (tenants.mfa) is asked only by the tests of it, which turn it on with the
+# ``settings`` fixture or their own web server; the others log in with a password. The
+# environment carries the choice to the gunicorn processes of start_web.
+os.environ.setdefault("SKYLIGHT_MFA_REQUIRED", "false")
+settings.SKYLIGHT_MFA_REQUIRED = os.environ["SKYLIGHT_MFA_REQUIRED"].lower() in {"1", "true", "yes"}
 PRODUCTION = bool(settings.CELERY_BROKER_URL) and settings.IS_POSTGRESQL
 
 

@@ -294,6 +294,10 @@ def visible_item(user: User, item_id: int) -> WorkItem:
     )
     if item is None:
         raise NotVisible("No such work item.")
+    # A token kept to one hospital (tenants.auth) finds nothing of the others.
+    scope = getattr(user, "token_tenant_id", None)
+    if scope is not None and item.tenant_id != scope:
+        raise NotVisible("No such work item.")
     readable = eligibility.may_read(user, item)
     if not (
         readable or can_manage(user, item) or _consulted(user, item) or _broken_glass(user, item)

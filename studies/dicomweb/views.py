@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from tenants import audit
-from tenants.auth import TokenError, authenticate_request
+from tenants.auth import READ_ONLY, SAFE_METHODS, TokenError, authenticate_request
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import get_readable_tenant, get_storable_tenant, readable_tenants
 
@@ -118,6 +118,8 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                     "Authentication required: log in or send a bearer token.",
                     headers=_UNAUTHENTICATED,
                 )
+            if token is not None and token.read_only and request.method not in SAFE_METHODS:
+                return error_response(403, READ_ONLY)
             if token is None and request.method not in ("GET", "HEAD", "OPTIONS"):
                 failure = _csrf_failure(request)
                 if failure is not None:
