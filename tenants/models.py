@@ -414,6 +414,13 @@ class AuditAction(models.TextChoices):
     MEMBERSHIP_REMOVE = "tenant.membership.remove"
     AGREEMENT_ADD = "tenant.agreement.add"
     BREAK_GLASS = "access.break_glass"
+    # Share links (studies/sharing): made, opened, locked after wrong answers, revoked; grants
+    # of studies to referring physicians.
+    SHARE_CREATE = "share.create"
+    SHARE_OPEN = "share.open"
+    SHARE_LOCKED = "share.locked"
+    SHARE_REVOKE = "share.revoke"
+    SHARE_GRANT = "share.grant"
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
 

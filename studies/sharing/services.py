@@ -120,7 +120,7 @@ def create_share(
         )
         audit.record_many(
             audit.build(
-                action=AuditAction.TOKEN_ISSUED,
+                action=AuditAction.SHARE_CREATE,
                 actor=actor,
                 tenant=tenant,
                 study_instance_uid=s.study_instance_uid,
@@ -213,7 +213,7 @@ def check_second_factor(
     actor = holder(link, address=address)
     if right:
         audit.record(
-            action=AuditAction.STUDY_VIEW,
+            action=AuditAction.SHARE_OPEN,
             actor=actor,
             tenant=link.tenant,
             detail={"event": "share.unlock"},
@@ -228,7 +228,7 @@ def check_second_factor(
             pk=link.pk, locked_at__isnull=True, failed_attempts__gte=limit
         ).update(locked_at=now)
         audit.record(
-            action=AuditAction.ACCESS_DENIED,
+            action=AuditAction.SHARE_LOCKED if locked else AuditAction.ACCESS_DENIED,
             actor=actor,
             tenant=link.tenant,
             outcome=Outcome.FAILURE,
@@ -268,7 +268,7 @@ def revoke_share(
         )
         if done:
             audit.record(
-                action=AuditAction.SETTINGS_CHANGE,
+                action=AuditAction.SHARE_REVOKE,
                 actor=actor,
                 tenant=link.tenant,
                 detail={"share": link.pk, "event": "share.revoke"},
@@ -318,7 +318,7 @@ def grant_studies(
             made.append(grant)
             if created:
                 audit.record(
-                    action=AuditAction.SETTINGS_CHANGE,
+                    action=AuditAction.SHARE_GRANT,
                     actor=actor,
                     tenant=tenant,
                     study_instance_uid=study.study_instance_uid,
@@ -338,7 +338,7 @@ def revoke_grant(
         ).update(revoked_at=now or timezone.now())
         if done:
             audit.record(
-                action=AuditAction.SETTINGS_CHANGE,
+                action=AuditAction.SHARE_GRANT,
                 actor=actor,
                 tenant=tenant,
                 detail={"event": "share.grant_revoke", "grant": grant_id},

@@ -120,7 +120,7 @@ def open_link(request: HttpRequest, share_token: str) -> HttpResponse:
     if request.method != "HEAD":
         audit.record_many(
             audit.build(
-                action=AuditAction.STUDY_VIEW,
+                action=AuditAction.SHARE_OPEN,
                 actor=actor,
                 tenant=link.tenant,
                 study_instance_uid=s.study_instance_uid,

@@ -130,6 +130,8 @@ _PREFIXES = (
     ("consult.", EventCode(PATIENT_RECORD, "U")),
     ("comment.", EventCode(PATIENT_RECORD, "C")),
     ("critical.", EventCode(PATIENT_RECORD, "U")),
+    # A share link reads a study on someone's behalf (made, opened, locked, revoked, granted).
+    ("share.", EventCode(PATIENT_RECORD, "R")),
 )
 OUTCOME_CODES: dict[str, str] = {Outcome.SUCCESS: "0", Outcome.WARNING: "4", Outcome.FAILURE: "8"}
 

@@ -85,7 +85,7 @@ def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0008_settings_change_audit'),
+        ('tenants', '0009_auth'),
     ]
 
     operations = [

@@ -83,7 +83,7 @@ def test_a_reader_creates_a_link_whose_token_is_shown_once_and_stored_hashed(peo
             [f.value_from_object(link) for f in link._meta.fields], default=str
         )
         assert link.expires_at - link.created_at == datetime.timedelta(days=7)
-        issued = AuditEvent.objects.filter(action=AuditAction.TOKEN_ISSUED, detail__share=link.pk)
+        issued = AuditEvent.objects.filter(action=AuditAction.SHARE_CREATE, detail__share=link.pk)
         assert issued.get().study_instance_uid == CT_SMALL_STUDY
         assert issued.get().actor_user == user
 
@@ -122,7 +122,9 @@ def test_a_wrong_pin_counts_and_the_limit_locks_the_link_for_good(people, studie
     for client in (holder, Client()):
         assert unlock(client, token).status_code == 410
         assert dicomweb(client, token, "studies").status_code == 410
-    events = AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, outcome=Outcome.FAILURE)
+    events = AuditEvent.objects.filter(
+        action__in=[AuditAction.ACCESS_DENIED, AuditAction.SHARE_LOCKED], outcome=Outcome.FAILURE
+    )
     assert events.filter(detail__event="share.wrong_factor").count() == 4
     assert events.filter(detail__event="share.locked").count() == 1
     assert events.filter(detail__event="share.refused", detail__status="locked").count() >= 2
@@ -171,7 +173,7 @@ def test_the_right_pin_opens_the_studies_in_a_read_only_viewer_over_the_links_di
     # Audited: the unlock, the page, the viewer, and the DICOMweb reads, all as the link.
     link = ShareLink.objects.get()
     via = AuditEvent.objects.filter(detail__via="share", detail__share=link.pk, tenant=people.demo)
-    assert via.filter(action=AuditAction.STUDY_VIEW, detail__event="share.unlock").exists()
+    assert via.filter(action=AuditAction.SHARE_OPEN, detail__event="share.unlock").exists()
     assert via.filter(action=AuditAction.STUDY_VIEW, study_instance_uid=CT_SMALL_STUDY).exists()
     assert via.filter(action=AuditAction.VIEWER_OPEN, study_instance_uid=CT_SMALL_STUDY).exists()
     assert via.filter(action=AuditAction.QIDO_QUERY).exists()
@@ -232,7 +234,7 @@ def test_a_revoked_link_is_dead_everywhere_and_the_admin_sees_it(people, studies
     )
     assert "revoked" in alice.get("/s/t/demo-hospital/").text
     assert AuditEvent.objects.filter(
-        action=AuditAction.SETTINGS_CHANGE, detail__event="share.revoke", actor_user=people.alice
+        action=AuditAction.SHARE_REVOKE, detail__event="share.revoke", actor_user=people.alice
     ).exists()
 
 
