@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -158,6 +159,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "guardian",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "tenants",
     "studies",
     "worklists",
@@ -175,15 +180,24 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Authentication (issue 7): which device verified this session, the session's clocks, and
+    # "enrol or verify before anything else".
+    "django_otp.middleware.OTPMiddleware",
+    "tenants.sessions.SessionClockMiddleware",
+    "tenants.mfa.MfaRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with our own message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before the password is even checked.
+    "tenants.auth.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -201,6 +215,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tenants.mfa.context",
             ],
         },
     },
@@ -232,10 +247,38 @@ STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ---------------------------------------------------------------------------------------------
+# Authentication (issue 7): cookies, session clocks, MFA, lockout, API token lifetimes.
+# ---------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SKYLIGHT_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The session ends with the browser, and in any case at the absolute lifetime below.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SKYLIGHT_IDLE_TIMEOUT_MINUTES = env_int("SKYLIGHT_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
+SKYLIGHT_SESSION_LIFETIME_HOURS = env_int("SKYLIGHT_SESSION_LIFETIME_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = SKYLIGHT_SESSION_LIFETIME_HOURS * 3600
+# Radiologists, admins and staff must verify a TOTP code after their password. Off only for
+# test runs that log in through the form without a second factor.
+SKYLIGHT_MFA_REQUIRED = env_bool("SKYLIGHT_MFA_REQUIRED", True)
+SKYLIGHT_MFA_MAX_ATTEMPTS = env_int("SKYLIGHT_MFA_MAX_ATTEMPTS", 5, minimum=1)
+OTP_TOTP_ISSUER = "Skylight"
+# django-otp's own back-off would refuse a right code for seconds after a typo; tenants.mfa
+# counts wrong codes itself (5 in 15 minutes lock the second step) and audits each.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# django-axes: 5 failed passwords for one username from one address lock that pair 15 minutes.
+AXES_FAILURE_LIMIT = env_int("SKYLIGHT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SKYLIGHT_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tenants.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "tenants.views.locked_out"
+AXES_VERBOSE = False
+# API tokens expire: after this many days unless asked otherwise, and never later than the max.
+SKYLIGHT_TOKEN_DEFAULT_DAYS = env_int("SKYLIGHT_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+SKYLIGHT_TOKEN_MAX_DAYS = env_int("SKYLIGHT_TOKEN_MAX_DAYS", 365, minimum=1)
 # The reading room shows the viewer beside the report in a frame of our own pages; other sites
 # still cannot frame ours (clickjacking).
 X_FRAME_OPTIONS = "SAMEORIGIN"
@@ -347,6 +390,7 @@ CELERY_TASK_ROUTES = {
     "reports.critical.tasks.escalate_critical": {"queue": "ingest"},
     "reports.delivery.tasks.deliver": {"queue": "ingest"},
     "reports.delivery.tasks.sweep_deliveries": {"queue": "ingest"},
+    "tenants.tasks.seal_audit_log": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -364,6 +408,10 @@ WORKLIST_HOUSEKEEPING_SECONDS = env_float(
 RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
 # Critical results not acknowledged within their hospital's limit are escalated this often.
 CRITICAL_ESCALATION_SECONDS = env_float("SKYLIGHT_CRITICAL_ESCALATION_SECONDS", 30.0, minimum=1.0)
+# Break-glass: how long a hospital radiologist's emergency read access to one work item lasts.
+BREAK_GLASS_MINUTES = env_int("SKYLIGHT_BREAK_GLASS_MINUTES", 60, minimum=5)
+# How often new audit rows are sealed into their tenant's hash chain.
+AUDIT_SEAL_SECONDS = env_float("SKYLIGHT_AUDIT_SEAL_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-ready-studies": {
         "task": "studies.tasks.sweep_ready_studies",
@@ -383,6 +431,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Report deliveries whose task the broker lost are queued again (reports/delivery/services).
     "sweep-deliveries": {"task": "reports.delivery.tasks.sweep_deliveries", "schedule": 60.0},
+    # New audit rows are linked into their tenant's hash chain (tenants/audit.py).
+    "seal-audit-log": {"task": "tenants.tasks.seal_audit_log", "schedule": AUDIT_SEAL_SECONDS},
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -469,5 +519,7 @@ LOGGING = {
         "boto3": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # Every failure and lockout is in the audit log; axes' own lines add nothing there.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -31,6 +31,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from tenants import audit
+from tenants.mfa import step_up as mfa_step_up
 from tenants.models import AuditAction, Outcome, User
 from worklists import eligibility
 from worklists import services as worklist
@@ -74,9 +75,9 @@ def _needs_validation_message(item: WorkItem) -> str:
 # Step-up before signing
 # ---------------------------------------------------------------------------------------------
 
-# Issue 7 (MFA) plugs in here: a callable (user, mfa_code) -> bool, called after the password is
-# accepted. None: no second factor is asked for yet.
-mfa_step_up_hook: Callable[[User, str | None], bool] | None = None
+# A callable (user, mfa_code) -> bool, called after the password is accepted: tenants.mfa asks
+# the authenticator code of a user who has set one up (and counts wrong codes toward the lockout).
+mfa_step_up_hook: Callable[[User, str | None], bool] | None = mfa_step_up
 
 
 def verify_step_up(user: User, *, password: str, mfa_code: str | None = None) -> bool:

@@ -6,4 +6,4 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and access"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the login audit receivers
+        from . import sessions, signals  # noqa: F401 - connect the login audit receivers

@@ -45,7 +45,9 @@ def _tenants_with(user: User, tenant_roles: set[Role], group_roles: set[Role]) -
         group__memberships__user=user,
         group__memberships__role__in=group_roles,
     ).values("tenant_id")
-    return Tenant.objects.filter(is_active=True).filter(Q(id__in=direct) | Q(id__in=via_group))
+    tenants = Tenant.objects.filter(is_active=True).filter(Q(id__in=direct) | Q(id__in=via_group))
+    scope = getattr(user, "token_tenant_id", None)  # a token kept to one hospital (tenants.auth)
+    return tenants if scope is None else tenants.filter(pk=scope)
 
 
 def readable_tenants(user: User) -> QuerySet[Tenant]:
@@ -93,8 +95,10 @@ class _TenantStatement:
         if not user.is_authenticated or not user.is_active:
             raise Http404("No such tenant.")
         params = [slug, user.pk, *self.tenant_roles, user.pk, *self.group_roles]
+        scope = getattr(user, "token_tenant_id", None)
         for tenant in Tenant.objects.raw(self.sql, params):
-            return tenant
+            if scope is None or tenant.pk == scope:
+                return tenant
         raise Http404("No such tenant.")
 
 

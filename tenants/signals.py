@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -46,4 +47,22 @@ def _on_login_failed(
         tenant=None,
         outcome=Outcome.FAILURE,
         detail={"username": str(credentials.get("username", ""))[:150]},
+    )
+
+
+@receiver(user_locked_out)
+def _on_locked_out(
+    sender: Any,
+    request: HttpRequest | None = None,
+    username: str | None = None,
+    ip_address: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """django-axes locked a username+address pair after too many wrong passwords."""
+    audit.record(
+        action=AuditAction.LOCKOUT,
+        actor=audit.Actor(type=ActorType.USER, address=ip_address or _address(request)),
+        tenant=None,
+        outcome=Outcome.FAILURE,
+        detail={"username": str(username or "")[:150], "factor": "password"},
     )

@@ -21,6 +21,11 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# A second factor (tenants.mfa) is asked only by the tests of it, which turn it on with the
+# ``settings`` fixture or their own web server; the others log in with a password. The
+# environment carries the choice to the gunicorn processes of start_web.
+os.environ.setdefault("SKYLIGHT_MFA_REQUIRED", "false")
+settings.SKYLIGHT_MFA_REQUIRED = os.environ["SKYLIGHT_MFA_REQUIRED"].lower() in {"1", "true", "yes"}
 PRODUCTION = bool(settings.CELERY_BROKER_URL) and settings.IS_POSTGRESQL
 
 
@@ -106,6 +111,33 @@ def _flush_survives_a_deadlock() -> None:
                 time.sleep(0.5 * (attempt + 1))
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_flush_may_empty_the_audit_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On SQLite (the embedded mode) Django's test flush empties tables with ``DELETE FROM``,
+    which the audit log's append-only guard refuses (PostgreSQL flushes with ``TRUNCATE``, which
+    row triggers do not see). So the guard against deletes is in place during each database test
+    and lifted only for the flush after it; the guard against updates always stays."""
+    if "transactional_db" not in request.fixturenames:
+        yield
+        return
+    import importlib
+
+    from django.db import connection
+
+    request.getfixturevalue("transactional_db")
+    if connection.vendor != "sqlite":
+        yield
+        return
+    chain = importlib.import_module("tenants.migrations.0010_audit_chain")
+    delete_guard = next(sql for sql in chain.SQLITE_CREATE if "BEFORE DELETE" in sql)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS tenants_audit_append_only_delete")
+        cursor.execute(delete_guard)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS tenants_audit_append_only_delete")
 
 
 @pytest.fixture(scope="session", autouse=True)
