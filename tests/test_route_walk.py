@@ -122,6 +122,10 @@ def images() -> Rule:
     return reader(technologist=OK)
 
 
+def images_and_referrer_search() -> Rule:
+    return reader(technologist=OK, referring=OK)
+
+
 def hospital_admin() -> Rule:
     """Settings and pages of the hospital's administration."""
     return rule(tenant_admin=OK)
@@ -158,9 +162,6 @@ RULES: dict[str, Rule] = {
     **{
         name: images()
         for name in (
-            "dicomweb-studies",
-            "dicomweb-series-search",
-            "dicomweb-instances-search",
             "dicomweb-study-series",
             "dicomweb-study-instances",
             "dicomweb-series-instances",
@@ -182,6 +183,11 @@ RULES: dict[str, Rule] = {
             "dicomweb-frames-thumbnail",
         )
     },  # fmt: skip
+    # Searches answer a referring physician with their own patients' studies only.
+    **{
+        name: images_and_referrer_search()
+        for name in ("dicomweb-studies", "dicomweb-series-search", "dicomweb-instances-search")
+    },
     "dicomweb-not-found": rule(**dict.fromkeys(PERSONAS[:-1], NF)),
     # Worklist API
     "worklist-api-items": signed_in(),
@@ -301,16 +307,50 @@ RULES: dict[str, Rule] = {
     "viewer:app-config": signed_in(),
     "viewer:init-service-worker": public(),
     "viewer:service-worker": public(),
-    "viewer:home": rule(
-        tenant_admin=OK, group_admin=OK, radiologist=OK, technologist=OK, tenant_bound=False
-    ),
-    "viewer:page": rule(
-        tenant_admin=OK, group_admin=OK, radiologist=OK, technologist=OK, tenant_bound=False
-    ),
+    # The referring physician has the viewer read-only, for their own patients' studies.
+    **{
+        name: rule(**dict.fromkeys(PERSONAS[1:-1], OK), tenant_bound=False)
+        for name in ("viewer:home", "viewer:page")
+    },
+    # Authentication (engineer auth): the signed-in user's own settings and tokens.
+    "mfa-verify": signed_in(),
+    "mfa-enrol": signed_in(),
+    "password-change": signed_in(),
+    "security-policy": hospital_admin(),
+    "tokens": signed_in(),
+    "api-tokens": signed_in(),
+    # A token is its owner's (bob's) alone.
+    "token-revoke": action(("radiologist",)),
+    "api-token-revoke": action(("radiologist",)),
+    # Audit (engineer audit): the hospital's admin reads and exports its own log.
+    "audit-api:events": rule(platform_admin=NO, tenant_admin=OK, tenant_bound=False),
+    "audit-api:export": rule(platform_admin=NO, tenant_admin=OK, tenant_bound=False),
+    # "Which patients did U access": without a user or token and a period it is a 400.
+    "audit-api:patients": rule(platform_admin=NO, tenant_admin="400", tenant_bound=False),
+    "audit:log": rule(platform_admin=NO, tenant_admin=OK, tenant_bound=False),
+    "audit:export": rule(**dict.fromkeys(PERSONAS[:-1], GET_405), tenant_bound=False),
+    "audit:break-glass": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    # The referring physician acknowledges a critical result of their patient.
+    "reports:acknowledge-critical": action(("referring",)),
+    # Share links (engineer share): managed by the hospital's admin; opened by the token alone.
+    # Walked here with a token and a link id that do not exist (404 for everyone); real links
+    # are tested in tests/sharing.
+    # Whoever reads the hospital's images may share them.
+    "sharing:links": images(),
+    "sharing:new": images(),
+    "sharing:grants": hospital_admin(),
+    "sharing:revoke": action(("tenant_admin",)),
+    **{
+        name: rule(**dict.fromkeys(PERSONAS, NF), tenant_bound=False)
+        for name in ("sharing:open", "sharing:app-config", "sharing:download")
+    },
 }
 
 
 def rule_for(route: Route) -> Rule | None:
+    if route.key.startswith("sharing:dicomweb:"):
+        # DICOMweb under a share token: an unknown token is 404 for everyone.
+        return rule(**dict.fromkeys(PERSONAS, NF), tenant_bound=False)
     if route.key in ("admin:login", "admin:logout"):
         return rule(**dict.fromkeys(PERSONAS, ANY), tenant_bound=False)
     if route.template.startswith("admin/"):
@@ -387,6 +427,12 @@ def world(reading: Any) -> World:  # noqa: F811 - the fixture imported above
         client.force_login(user)
         clients[persona] = client
     clients["anonymous"] = Client()
+    from tenants.services import issue_token
+
+    related.values["token_id"] = str(issue_token(user=reading.bob, name="walk")[0].pk)
+    unrelated.values["token_id"] = str(issue_token(user=zoe, name="walk")[0].pk)
+    for fill in (related, unrelated):
+        fill.values.update(fmt="csv", link_id="999999999", share_token="no-such-share-token")
     nothing = {k: ("999999999" if v.isdigit() else v) for k, v in related.values.items()}
     nothing.update(tenant_slug="no-such-hospital", slug="no-such-hospital", owner="t-999999999")
     nothing.update(study_uid="2.25.9", series_uid="2.25.99", instance_uid="2.25.999")
@@ -403,8 +449,10 @@ def url_of(route: Route, fill: Fill) -> str:
         if not route.key.startswith("admin:"):
             return "/" + route.template.replace("<path:object_id>", "1")
         try:
-            return reverse(route.key, kwargs={p: ADMIN_VALUES[p] for p in route.parameters})
-        except (NoReverseMatch, KeyError):
+            return reverse(
+                route.key, kwargs={p: ADMIN_VALUES.get(p, "1") for p in route.parameters}
+            )
+        except NoReverseMatch:
             return ""
     overrides = {"action": ACTIONS[route.key]} if route.key in ACTIONS else {}
     if route.key == "worklist-licence-detail":
