@@ -9,6 +9,7 @@ thread-local state: pynetdicom runs each association in its own threads.
 from __future__ import annotations
 
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -244,10 +245,15 @@ HANDLERS: list[Any] = [
 ]
 
 
-def start_server(host: str, port: int) -> Any:
-    """Start listening in background threads; call ``shutdown()`` on the result to stop."""
+def start_server(host: str, port: int, *, tls: ssl.SSLContext | None = None) -> Any:
+    """Start listening in background threads; call ``shutdown()`` on the result to stop.
+
+    With ``tls`` the listener speaks DICOM over TLS (tls.py); the handshake happens in each
+    association's thread (transport.FastRequestHandler), not in pynetdicom's accept loop.
+    """
     ae = build_ae()
     server = ae.start_server((host, port), block=False, evt_handlers=HANDLERS)
     assert server is not None  # block=False always returns the server
     server.RequestHandlerClass = transport.FastRequestHandler
+    server.skylight_tls = tls
     return server
