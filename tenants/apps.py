@@ -6,4 +6,6 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and access"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401 - connects the login audit receivers
+        from . import rls, signals  # noqa: F401 - signals connects the login audit receivers
+
+        rls.connect()

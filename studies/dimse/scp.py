@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from tenants import audit
+from tenants import audit, rls
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import caller_rules, tenant_for_called_ae
 
@@ -127,6 +127,8 @@ def handle_requested(event: Any) -> None:
         )
         _reject(assoc, 0x02, 0x03, 0x02)  # rejected-transient, provider, local limit exceeded
         return
+    # From here on this association's connection sees only its tenant's rows (tenants/rls.py).
+    rls.use_tenants([tenant.id])
     assoc.skylight_peer = Peer(
         tenant=tenant, called_ae_title=called, calling_ae_title=calling, address=address
     )
