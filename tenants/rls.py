@@ -40,6 +40,7 @@ from django.apps import apps
 from django.db import connection as default_connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
 
 # The tables under a policy: patient data, and what points at it.
 TABLES = (
@@ -140,7 +141,6 @@ def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs
 # Web requests
 # ---------------------------------------------------------------------------------------------
 
-_TENANT_URL = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
 _BEARER = re.compile(r"^bearer\s+sky_(?P<prefix>[^_\s]+)_(?P<secret>\S+)\s*$", re.IGNORECASE)
 
 
@@ -190,12 +190,23 @@ def _tenant_by_slug_sql() -> str:
     )
 
 
+def _tenant_slug(request: HttpRequest) -> str | None:
+    """The tenant a route names (``…/t/<tenant_slug>/…``: DICOMweb, the studies API, tenant
+    settings), whoever the caller is: the view then decides whether they may."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    slug = match.kwargs.get("tenant_slug")
+    return str(slug) if slug is not None else None
+
+
 def narrow_to_request(request: HttpRequest) -> None:
     """Set the connection's tenants for this request (see the module's docstring)."""
-    match = _TENANT_URL.match(request.path)
+    slug = _tenant_slug(request)
     with default_connection.cursor() as cursor:
-        if match:
-            cursor.execute(_tenant_by_slug_sql(), [match["slug"]])
+        if slug is not None:
+            cursor.execute(_tenant_by_slug_sql(), [slug])
             return
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

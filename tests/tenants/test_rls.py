@@ -104,8 +104,9 @@ def test_a_request_sees_the_tenant_its_url_names_or_its_users_tenants(people, to
         r.user = user or AnonymousUser()
         return r
 
-    tenants, everything = _context_for(request("/t/demo-hospital/dicomweb/studies"))
-    assert (tenants, everything) == (str(people.demo.id), "off")
+    for path in ("/t/demo-hospital/dicomweb/studies", "/api/t/demo-hospital/studies/"):
+        tenants, everything = _context_for(request(path, people.bob))
+        assert (tenants, everything) == (str(people.demo.id), "off")
     tenants, _ = _context_for(request("/worklist/", people.charlie))
     assert tenants == str(people.second.id)
     tenants, _ = _context_for(request("/worklist/", people.bob))  # both hospitals' reader
