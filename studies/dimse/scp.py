@@ -257,5 +257,5 @@ def start_server(host: str, port: int, *, tls: ssl.SSLContext | None = None) -> 
     server = ae.start_server((host, port), block=False, evt_handlers=HANDLERS)
     assert server is not None  # block=False always returns the server
     server.RequestHandlerClass = transport.FastRequestHandler
-    server.skylight_tls = tls
+    server.skylight_tls = tls  # type: ignore[attr-defined]  # read by FastRequestHandler
     return server
