@@ -209,6 +209,9 @@ def narrow_to_request(request: HttpRequest) -> None:
             cursor.execute(_tenant_by_slug_sql(), [slug])
             return
         user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            # DRF's test client (APIClient.force_authenticate) hands its user over here.
+            user = getattr(request, "_force_auth_user", None) or user
         if user is not None and user.is_authenticated:
             if user.is_superuser:  # the platform administrator
                 cursor.execute(_SET, ["", "on"])
