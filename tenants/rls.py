@@ -11,7 +11,9 @@ superuser nor ``BYPASSRLS`` (superusers skip every policy; tests/harness.py make
 Who sets the context:
 
 - every new connection starts as system work (``all_tenants``): migrations, management commands,
-  sweeps and the SCP before it knows the called tenant need it;
+  sweeps and the SCP before it knows the called tenant need it; except one opened inside a Celery
+  task that names a tenant (Celery may close and reopen connections between tasks), which starts
+  narrowed to it;
 - each web request narrows it (``TenantContextMiddleware``): to the tenant its ``/t/<slug>/`` URL
   names, else to the tenants its user is related to (memberships, reading agreements, consults);
   anonymous requests see no tenant at all;
@@ -129,12 +131,25 @@ def current(*, connection: BaseDatabaseWrapper = default_connection) -> tuple[st
 # ---------------------------------------------------------------------------------------------
 
 
+def _running_task_tenant() -> int | None:
+    """The tenant of the Celery task running in this thread, if any: a connection that Celery
+    (re)opens in the middle of a task must not start as system work."""
+    from celery import current_task
+
+    task = current_task
+    if not task or getattr(task.request, "is_eager", False) or task.request.id is None:
+        return None
+    return task_tenant_id(task, task.request.args, task.request.kwargs)
+
+
 def on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if not _applies(connection):
         return
+    tenant_id = _running_task_tenant()
+    values = ["", "on"] if tenant_id is None else [str(tenant_id), "off"]
     # The raw driver cursor: Django's own would log the query into a test's query count.
     with connection.connection.cursor() as cursor:
-        cursor.execute(_SET, ["", "on"])
+        cursor.execute(_SET, values)
 
 
 # ---------------------------------------------------------------------------------------------
