@@ -364,6 +364,7 @@ CELERY_TASK_ROUTES = {
     "reports.critical.tasks.escalate_critical": {"queue": "ingest"},
     "reports.delivery.tasks.deliver": {"queue": "ingest"},
     "reports.delivery.tasks.sweep_deliveries": {"queue": "ingest"},
+    "tenants.tasks.seal_audit_log": {"queue": "ingest"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis re-delivers an unacknowledged task (its worker died) after this many seconds.
@@ -381,6 +382,10 @@ WORKLIST_HOUSEKEEPING_SECONDS = env_float(
 RECONCILE_SECONDS = env_float("SKYLIGHT_RECONCILE_SECONDS", 30.0, minimum=1.0)
 # Critical results not acknowledged within their hospital's limit are escalated this often.
 CRITICAL_ESCALATION_SECONDS = env_float("SKYLIGHT_CRITICAL_ESCALATION_SECONDS", 30.0, minimum=1.0)
+# Break-glass: how long a hospital radiologist's emergency read access to one work item lasts.
+BREAK_GLASS_MINUTES = env_int("SKYLIGHT_BREAK_GLASS_MINUTES", 60, minimum=5)
+# How often new audit rows are sealed into their tenant's hash chain.
+AUDIT_SEAL_SECONDS = env_float("SKYLIGHT_AUDIT_SEAL_SECONDS", 5.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-ready-studies": {
         "task": "studies.tasks.sweep_ready_studies",
@@ -400,6 +405,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Report deliveries whose task the broker lost are queued again (reports/delivery/services).
     "sweep-deliveries": {"task": "reports.delivery.tasks.sweep_deliveries", "schedule": 60.0},
+    # New audit rows are linked into their tenant's hash chain (tenants/audit.py).
+    "seal-audit-log": {"task": "tenants.tasks.seal_audit_log", "schedule": AUDIT_SEAL_SECONDS},
 }
 
 # ---------------------------------------------------------------------------------------------

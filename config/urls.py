@@ -12,8 +12,11 @@ urlpatterns = [
     path("api/", include("studies.api_urls")),
     path("api/worklist/", include("worklists.api_urls")),
     path("api/reports/", include("reports.api_urls")),
+    path("api/audit/", include("tenants.auditlog.api_urls")),
     path("worklist/", include("worklists.urls")),
     path("reports/", include("reports.urls")),
+    path("audit/", include("tenants.auditlog.urls")),
     path("viewer/", include("viewer.urls")),
+    path("s/", include("studies.sharing.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

@@ -10,6 +10,11 @@ app_name = "reports"
 urlpatterns = [
     path("results/", views.results, name="results"),
     path("results/<int:report_id>/", views.result, name="result"),
+    path(
+        "results/critical/<int:critical_id>/acknowledge/",
+        views.acknowledge_critical,
+        name="acknowledge-critical",
+    ),
     path("review/", include(("reports.review.urls", "review"))),
     path("templates/", include(("reports.templating.urls", "templating"))),
     path("delivery/", include(("reports.delivery.urls", "delivery"))),

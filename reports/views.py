@@ -13,9 +13,9 @@ from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from tenants import audit
 from tenants.models import AuditAction, User
@@ -148,10 +148,25 @@ def room_context(request: HttpRequest, item: WorkItem, *, held_by_me: bool) -> d
 @require_GET
 def results(request: HttpRequest) -> HttpResponse:
     """The signed reports this user may read: their referred patients', or their hospital's."""
-    found = readers.result_list(cast(User, request.user), actor=_actor(request))
+    user, actor = cast(User, request.user), _actor(request)
+    found = readers.result_list(user, actor=actor)
+    criticals = readers.open_criticals(user, actor=actor)
     return render(
-        request, "reports/results.html", {"results": found, "limit": readers.RESULTS_LIMIT}
+        request,
+        "reports/results.html",
+        {"results": found, "limit": readers.RESULTS_LIMIT, "criticals": criticals},
     )
+
+
+@login_required
+@require_POST
+def acknowledge_critical(request: HttpRequest, critical_id: int) -> HttpResponse:
+    """A referrer acknowledges a critical result from their results page."""
+    try:
+        readers.acknowledge_critical(cast(User, request.user), critical_id, actor=_actor(request))
+    except services.NotFound:
+        raise Http404("No such critical result.") from None
+    return redirect("reports:results")
 
 
 @login_required

@@ -334,3 +334,7 @@ class SeriesDerived(models.Model):
             and self.built_generation == self.generation
             and self.built_instance_count == instance_count
         )
+
+
+# Share links live in their own package (studies/sharing/); their models are this app's.
+from .sharing.models import *  # noqa: E402, F403

@@ -1,9 +1,14 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 
+from . import audit, services
 from .models import (
     AllowedCaller,
     ApiToken,
+    AuditAction,
     AuditEvent,
     CalledAETitle,
     DicomDestination,
@@ -49,8 +54,32 @@ class ReadingGroupAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Role changes made here are audited like those made through tenants.services."""
+
     list_display = ("user", "role", "tenant", "group")
     list_filter = ("role",)
+
+    def _actor(self, request: Any) -> audit.Actor:
+        return audit.Actor.for_user(request.user, address=request.META.get("REMOTE_ADDR"))
+
+    def save_model(self, request: Any, obj: Membership, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            if change:
+                before = Membership.objects.get(pk=obj.pk)
+                services._membership_audit(
+                    before, AuditAction.MEMBERSHIP_REMOVE, self._actor(request), via="admin"
+                )
+            super().save_model(request, obj, form, change)
+            services._membership_audit(
+                obj, AuditAction.MEMBERSHIP_ADD, self._actor(request), via="admin"
+            )
+
+    def delete_model(self, request: Any, obj: Membership) -> None:
+        services.remove_membership(obj, actor=self._actor(request))
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for membership in queryset:
+            services.remove_membership(membership, actor=self._actor(request))
 
 
 @admin.register(ReadingAgreement)

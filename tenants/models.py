@@ -376,6 +376,42 @@ class AuditAction(models.TextChoices):
     # A hospital's configuration changed (review policy, critical-result limits, delivery):
     # which settings and which fields, never their values' secrets.
     SETTINGS_CHANGE = "tenant.settings"
+    # Security (issue 7): who belongs where, tokens, break-glass and reading the log itself
+    MEMBERSHIP_ADD = "tenant.membership.add"
+    MEMBERSHIP_REMOVE = "tenant.membership.remove"
+    AGREEMENT_ADD = "tenant.agreement.add"
+    BREAK_GLASS = "access.break_glass"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+
+
+class BreakGlass(models.Model):
+    """A hospital's own radiologist or admin opened one work item their privileges do not cover,
+    giving a reason: read-only, for a short time, audited BREAK_GLASS, the hospital's admins told.
+
+    The reason is kept here (it may name the clinical situation) and never in the audit row's
+    detail or the mail, which carry this row's id only.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # worklists.WorkItem id; not a foreign key so that tenancy does not depend on the worklist.
+    work_item_id = models.BigIntegerField()
+    study_instance_uid = models.CharField(max_length=64)
+    reason = models.TextField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        verbose_name = "break-glass access"
+        verbose_name_plural = "break-glass accesses"
+        indexes = [
+            models.Index(fields=["user", "work_item_id", "expires_at"], name="breakglass_user_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.pk} by {self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class Outcome(models.TextChoices):
@@ -404,6 +440,12 @@ class AuditEvent(models.Model):
 
     ``tenant`` is null only for events that name no tenant (an association to an unknown AE title,
     a failed login). ``detail`` holds identifiers and codes, never patient data.
+
+    Rows are chained per tenant (the null tenant is the platform's chain): ``seq`` numbers them
+    1, 2, 3…, ``prev_hash`` repeats the previous row's ``hash``, and ``hash`` is a SHA-256 over the
+    row's content and ``prev_hash`` (``tenants.audit.row_hash``). Writers insert rows unsealed (the
+    three fields empty) so that they never wait on each other; ``tenants.audit.seal`` fills them in
+    later. The database refuses any other change and every delete (migration 0010).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -430,6 +472,9 @@ class AuditEvent(models.Model):
     sop_instance_uid = models.CharField(max_length=64, blank=True)
     request_id = models.UUIDField(default=uuid.uuid4)
     detail = models.JSONField(default=dict, blank=True)
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -441,6 +486,15 @@ class AuditEvent(models.Model):
                 fields=["tenant", "actor_user", "occurred_at"], name="audit_tenant_user_time"
             ),
             models.Index(fields=["tenant", "study_instance_uid"], name="audit_tenant_study"),
+            models.Index(fields=["tenant", "patient_ref"], name="audit_tenant_patient"),
+            # The sealing step reads only the rows still waiting for it.
+            models.Index(fields=["tenant", "id"], name="audit_unsealed", condition=Q(hash="")),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="audit_unique_tenant_seq"),
+            models.UniqueConstraint(
+                fields=["seq"], condition=Q(tenant__isnull=True), name="audit_unique_platform_seq"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -81,17 +81,72 @@ def create_group(*, slug: str, name: str) -> ReadingGroup:
     return group
 
 
+def _membership_audit(
+    membership: Membership, action: str, actor: audit.Actor | None, **detail: object
+) -> None:
+    """One audit row in every hospital whose data the change opens or closes: the membership's
+    tenant, or each tenant the reading group has an agreement with (else the platform chain)."""
+    if membership.tenant_id:
+        tenant_ids: list[int | None] = [membership.tenant_id]
+    else:
+        tenant_ids = list(
+            ReadingAgreement.objects.filter(group_id=membership.group_id).values_list(
+                "tenant_id", flat=True
+            )
+        ) or [None]
+    audit.record_many(
+        audit.build(
+            action=action,
+            actor=actor or audit.Actor.system(),
+            tenant=Tenant(pk=tenant_id) if tenant_id else None,
+            detail={
+                "member": membership.user_id,
+                "role": membership.role,
+                "group": membership.group_id,
+                **detail,
+            },
+        )
+        for tenant_id in tenant_ids
+    )
+
+
 def add_membership(
-    *, user: User, role: str, tenant: Tenant | None = None, group: ReadingGroup | None = None
+    *,
+    user: User,
+    role: str,
+    tenant: Tenant | None = None,
+    group: ReadingGroup | None = None,
+    actor: audit.Actor | None = None,
 ) -> Membership:
+    """Give ``user`` a role in a tenant or a reading group; audited (MEMBERSHIP_ADD)."""
     membership = Membership(user=user, role=role, tenant=tenant, group=group)
     membership.full_clean()
-    membership.save()
+    with transaction.atomic():
+        membership.save()
+        _membership_audit(membership, AuditAction.MEMBERSHIP_ADD, actor)
     return membership
 
 
-def create_agreement(*, tenant: Tenant, group: ReadingGroup) -> ReadingAgreement:
-    agreement, _ = ReadingAgreement.objects.get_or_create(tenant=tenant, group=group)
+def remove_membership(membership: Membership, *, actor: audit.Actor | None = None) -> None:
+    """Take a role away; audited (MEMBERSHIP_REMOVE) in every hospital it gave access to."""
+    with transaction.atomic():
+        _membership_audit(membership, AuditAction.MEMBERSHIP_REMOVE, actor)
+        membership.delete()
+
+
+def create_agreement(
+    *, tenant: Tenant, group: ReadingGroup, actor: audit.Actor | None = None
+) -> ReadingAgreement:
+    """A reading group reads for ``tenant`` from now on; audited in the tenant's log."""
+    with transaction.atomic():
+        agreement, created = ReadingAgreement.objects.get_or_create(tenant=tenant, group=group)
+        if created:
+            audit.record(
+                action=AuditAction.AGREEMENT_ADD,
+                actor=actor or audit.Actor.system(),
+                tenant=tenant,
+                detail={"group": group.pk},
+            )
     return agreement
 
 

@@ -33,7 +33,7 @@ from django.views.decorators.http import require_safe
 from studies.dicomweb.views import base_url, is_uid
 from studies.models import Study
 from tenants import audit
-from tenants.models import AuditAction, Tenant, User
+from tenants.models import ActorType, AuditAction, Tenant, User
 from tenants.queries import readable_tenants, storable_tenants
 
 from . import files
@@ -256,8 +256,10 @@ def app_config_js(request: HttpRequest) -> HttpResponse:
         return response
     user = cast(User, request.user)
     tenants = list(readable_tenants(user).order_by("slug"))
-    # A consultant's hospitals too: DICOMweb keeps them to the consulted studies there.
+    # A consultant's and a referrer's hospitals too: DICOMweb keeps them to their studies
+    # there, and offers them no storing (they are not in ``storable``).
     tenants += [t for t in _consulted_tenants(user) if t not in tenants]
+    tenants += [t for t in _referred_tenants(user) if t not in tenants]
     storable = frozenset(storable_tenants(user).values_list("slug", flat=True))
     slugs = [t.slug for t in tenants]
     wanted = request.GET.get("default", "")
@@ -301,6 +303,18 @@ def _consulted_study_ids(user: User) -> QuerySet[Any]:
     return open_consults(user).values("study_id")
 
 
+def _referred_tenants(user: User) -> QuerySet[Tenant]:
+    from studies.sharing.access import referred_tenants
+
+    return referred_tenants(user)
+
+
+def _referred_study_ids(user: User) -> QuerySet[Any]:
+    from studies.sharing.access import referred_studies
+
+    return referred_studies(user).values("id")
+
+
 def _launch_uids(request: HttpRequest) -> list[str] | None:
     """The studies a launch URL names (OHIF reads the key in any case), or None if it names none."""
     values = [v for key, vs in request.GET.lists() if key.lower() == _LAUNCH_KEY for v in vs]
@@ -314,7 +328,9 @@ def _launch_tenant(user: User, uids: list[str], wanted: str) -> tuple[Tenant, li
     if not uids or len(uids) > _MAX_LAUNCH_STUDIES or not all(is_uid(u) for u in uids):
         return None
     studies = Study.objects.filter(
-        Q(tenant__in=readable_tenants(user)) | Q(id__in=_consulted_study_ids(user)),
+        Q(tenant__in=readable_tenants(user))
+        | Q(id__in=_consulted_study_ids(user))
+        | Q(id__in=_referred_study_ids(user)),
         study_instance_uid__in=uids,
     ).select_related("tenant")
     if wanted:
@@ -334,12 +350,14 @@ def _not_found_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _index(request: HttpRequest, default: str) -> HttpResponse:
+def _index(request: HttpRequest, default: str, config: str = "") -> HttpResponse:
     index = dist_dir() / "index.html"
     if not index.is_file():
         return _missing_install()
     html = index.read_text(encoding="utf-8")
-    if default:
+    if config:  # a share link's own configuration (studies.sharing)
+        html = html.replace('src="/viewer/app-config.js"', f'src="{config}"', 1)
+    elif default:
         # The launch decides the data source OHIF starts with; app-config.js checks the name.
         html = html.replace(
             'src="/viewer/app-config.js"', f'src="/viewer/app-config.js?default={default}"', 1
@@ -362,13 +380,20 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
         raise Http404("No such file.")  # a missing asset, not a route: no page in its place
     if not dist_dir().is_dir():
         return _missing_install()
+    share = request.GET.get("share", "")
+    if share:
+        return _share_launch(request, share)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     user = cast(User, request.user)
     uids = _launch_uids(request)
     wanted = next((vs[-1] for k, vs in request.GET.lists() if k.lower() == "datasources"), "")
     if uids is None:
-        if not (readable_tenants(user).exists() or _consulted_tenants(user).exists()):
+        if not (
+            readable_tenants(user).exists()
+            or _consulted_tenants(user).exists()
+            or _referred_tenants(user).exists()
+        ):
             return _not_found_page(request)  # OHIF with no data source shows only an error
         return _index(request, default="")
     launch = _launch_tenant(user, uids, wanted)
@@ -390,3 +415,34 @@ def viewer(request: HttpRequest, path: str = "") -> HttpResponseBase:
         for study in studies
     )
     return _index(request, default=tenant.slug)
+
+
+def _share_launch(request: HttpRequest, token: str) -> HttpResponse:
+    """A share link's studies (``?share=<token>``), with or without a login: the link decides,
+    and the viewer's configuration is the link's own (its DICOMweb, nothing to store)."""
+    from studies.sharing.views import launch
+
+    uids = _launch_uids(request) or []
+    if not uids or len(uids) > _MAX_LAUNCH_STUDIES or not all(is_uid(u) for u in uids):
+        return _not_found_page(request)
+    found = launch(request, token, uids)
+    if isinstance(found, HttpResponse):
+        return found
+    if request.method != "HEAD":
+        actor = audit.Actor(
+            type=ActorType.TOKEN,
+            address=request.META.get("REMOTE_ADDR"),
+            extra={"via": "share", "share": found.pk},
+        )
+        audit.record_many(
+            audit.build(
+                action=AuditAction.VIEWER_OPEN,
+                actor=actor,
+                tenant=found.tenant,
+                study_instance_uid=study.study_instance_uid,
+                patient_ref=study.patient_id,
+                detail={"studies": len(uids)},
+            )
+            for study in Study.objects.filter(tenant=found.tenant, study_instance_uid__in=uids)
+        )
+    return _index(request, default="", config=f"/s/{token}/app-config.js")

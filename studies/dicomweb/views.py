@@ -54,17 +54,60 @@ def _consulted_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | N
     return consulted_tenant(user, slug)
 
 
+def _referred_tenant(user: Any, slug: str) -> tuple[Tenant, frozenset[str]] | None:
+    """The fourth way in, read-only: a referring physician's own and granted studies."""
+    from ..sharing.access import referred_tenant
+
+    return referred_tenant(user, slug)
+
+
+def _shared(
+    request: HttpRequest, token: str, *, write: bool
+) -> tuple[Tenant, frozenset[str], audit.Actor] | HttpResponse:
+    """The third way in, a share link (studies.sharing builds on this module)."""
+    from ..sharing.views import dicomweb_scope
+
+    return dicomweb_scope(request, token, write=write)
+
+
+def _keep_to_studies(
+    uids: frozenset[str], kwargs: dict[str, Any], *, study_scope: bool
+) -> HttpResponse | None:
+    """Keep a caller who may read some studies only (consult, share link) to them: a URL naming
+    another study is 404; a view above study level gets ``study_scope`` if it takes it, else
+    404. None when the request may go on (``kwargs`` updated)."""
+    if "study_uid" in kwargs:
+        if kwargs["study_uid"] not in uids:
+            return error_response(404, "No such study, series or instance in this hospital.")
+    elif study_scope:
+        kwargs["study_scope"] = uids
+    else:
+        return error_response(404, "No such DICOMweb resource.")
+    return None
+
+
 def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[..., Any]:
     """Authenticate, resolve the tenant, and pass ``tenant`` and ``actor`` to the view.
 
-    A consultant reaches a tenant for the consulted studies only: a URL naming another study is
-    404, and a view above study level answers them only if it takes ``study_scope`` (the UIDs it
-    must keep to, passed only for consultants; QIDO-RS does); any other such view is 404."""
+    A consultant reaches a tenant for the consulted studies only, a referring physician for
+    their own and granted studies only (reading, never storing), and a share link's holder
+    (``/s/<token>/dicomweb/``) for the link's studies only: a URL naming another study is 404,
+    and a view above study level answers them only if it takes ``study_scope`` (the UIDs it
+    must keep to, passed only for them; QIDO-RS does); any other such view is 404."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, tenant_slug: str, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, tenant_slug: str = "", **kwargs: Any) -> HttpResponse:
+            if "share_token" in kwargs:  # /s/<token>/dicomweb/: a share link's studies only
+                shared = _shared(request, kwargs.pop("share_token"), write=write)
+                if isinstance(shared, HttpResponse):
+                    return shared
+                tenant, uids, actor = shared
+                scoped = _keep_to_studies(uids, kwargs, study_scope=study_scope)
+                if scoped is not None:
+                    return scoped
+                return view(request, tenant=tenant, actor=actor, **kwargs)
             try:
                 user, token = authenticate_request(request)
             except TokenError as exc:
@@ -83,7 +126,7 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                         "CSRF check failed: send the X-CSRFToken header with a "
                         "session, or use a bearer token.",
                     )
-            via_consult = False
+            via = ""  # how a caller without a role in the tenant came in
             try:
                 tenant = (
                     get_storable_tenant(user, tenant_slug)
@@ -96,23 +139,20 @@ def dicomweb_endpoint(*, write: bool, study_scope: bool = False) -> Callable[...
                         403, "Your role in this hospital does not allow storing instances."
                     )
                 consulted = None if write else _consulted_tenant(user, tenant_slug)
-                if consulted is None:
+                referred = None
+                if consulted is None and not write:
+                    referred = _referred_tenant(user, tenant_slug)
+                if consulted is None and referred is None:
                     return error_response(404, "No such tenant.")
-                tenant, uids = consulted
-                via_consult = True
-                if "study_uid" in kwargs:
-                    if kwargs["study_uid"] not in uids:
-                        return error_response(
-                            404, "No such study, series or instance in this hospital."
-                        )
-                elif study_scope:
-                    kwargs["study_scope"] = uids
-                else:
-                    return error_response(404, "No such DICOMweb resource.")
+                tenant, uids = consulted or referred  # type: ignore[misc]
+                via = "consult" if consulted is not None else "referrer"
+                scoped = _keep_to_studies(uids, kwargs, study_scope=study_scope)
+                if scoped is not None:
+                    return scoped
             address = request.META.get("REMOTE_ADDR")
             actor = audit.Actor.for_user(user, token=token, address=address)
-            if via_consult:  # every audit row of a consultant's access says so
-                actor = dataclasses.replace(actor, extra={"via": "consult"})
+            if via:  # every audit row of a consultant's or referrer's access says so
+                actor = dataclasses.replace(actor, extra={"via": via})
             return view(request, tenant=tenant, actor=actor, **kwargs)
 
         return wrapper
@@ -140,6 +180,10 @@ def by_method(**views: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
 
 def base_url(request: HttpRequest, tenant: Tenant) -> str:
+    # A share link's DICOMweb (studies.sharing) answers with its own base in every URL it sends.
+    shared: str | None = getattr(request, "skylight_dicomweb_base", None)
+    if shared:
+        return shared
     root = settings.PUBLIC_URL or request.build_absolute_uri("/").rstrip("/")
     return f"{root}/t/{tenant.slug}/dicomweb"
 

@@ -16,19 +16,21 @@ from django.db import close_old_connections
 from studies import services
 from studies.dimse.scp import start_server
 from studies.dispatch import dispatcher
+from tenants import audit
 from worklists import services as worklist_services
 
 log = logging.getLogger(__name__)
 
 
 def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: float) -> None:
-    """What Celery beat does in production: the ready sweep, the worklist's housekeeping and the
-    reconciler."""
+    """What Celery beat does in production: the ready sweep, the worklist's housekeeping, the
+    sealing of the audit log and the reconciler."""
     last_reconcile = time.monotonic()
     while not stop.wait(sweep_every):
         try:
             services.sweep_ready_studies()
             worklist_services.housekeeping()
+            audit.seal()
             if time.monotonic() - last_reconcile > reconcile_every:
                 services.reconcile_receipts()
                 last_reconcile = time.monotonic()

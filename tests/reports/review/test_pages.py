@@ -194,6 +194,11 @@ def test_a_referrer_sees_the_signed_reports_of_their_own_patients_only(reading):
     )
 
     client = _login(welby, reading.password)
+    # Preliminaries reach referrers only where the hospital allows it (tests/reports/
+    # test_referrers.py has the default, finals only).
+    from studies.sharing.models import SharePolicy
+
+    SharePolicy.objects.create(tenant=reading.people.demo, referrers_see_preliminary=True)
     listing = client.get("/reports/results/").content.decode()
     report_id = preliminary.report_id
     assert f"/reports/results/{report_id}/" in listing and "PRELIMINARY" in listing
