@@ -48,7 +48,7 @@ def disable(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0008_settings_change_audit"),
+        ("tenants", "0010_audit_chain"),
         ("studies", "0005_instance_ready_frames"),
         ("worklists", "0002_worklist_list_indexes"),
         ("reports", "0009_review"),
