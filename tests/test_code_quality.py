@@ -61,6 +61,12 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "system sweep over every tenant (Celery beat), each row handled in its own tenant",
     ("reports/critical/services.py", "visible_critical", "CriticalResult"):
         "access function: the row is checked with worklist.visible_item before it is returned",
+    ("reports/readers.py", "_criticals_for", "CriticalCommunication"):
+        "subqueries: communications naming the user, or any, ANDed with the referrer's tenants",
+    ("studies/sharing/access.py", "referred_studies", "Study"):
+        "scope Q of the user's own grants (tenant-checked) or tenant_id__in their referring tenants",
+    ("tenants/auditlog/breakglass.py", "grants_item", "BreakGlass"):
+        "the user's own live grant (user=user) for one item the caller already holds by id",
     ("reports/delivery/content.py", "_fetch", "ReportVersion"):
         "follows supersedes_id of a version already read for its tenant",
     ("reports/delivery/content.py", "document", "Study"):
