@@ -173,6 +173,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tenants.headers.ContentSecurityPolicyMiddleware",
     # Only application/dicom+json (never HTML, whose CSRF tokens BREACH could recover).
     "studies.dicomweb.responses.DicomJsonGZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -185,6 +186,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "tenants.sessions.SessionClockMiddleware",
     "tenants.mfa.MfaRequiredMiddleware",
+    # PostgreSQL row-level security: the request's tenants (tenants/rls.py).
+    "tenants.rls.TenantContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -282,6 +285,20 @@ SKYLIGHT_TOKEN_MAX_DAYS = env_int("SKYLIGHT_TOKEN_MAX_DAYS", 365, minimum=1)
 # The reading room shows the viewer beside the report in a frame of our own pages; other sites
 # still cannot frame ours (clickjacking).
 X_FRAME_OPTIONS = "SAMEORIGIN"
+
+# Security headers (docs/security.md). TLS terminates at the proxy in front of the web tier: set
+# SKYLIGHT_BEHIND_PROXY (the proxy sends X-Forwarded-Proto) and SKYLIGHT_SECURE_COOKIES, and HSTS
+# is sent on every HTTPS response for a year unless SKYLIGHT_HSTS_SECONDS says otherwise.
+# Content-Security-Policy comes from tenants/headers.py (one policy for our pages, one for OHIF).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int(
+    "SKYLIGHT_HSTS_SECONDS", 31_536_000 if SESSION_COOKIE_SECURE else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SKYLIGHT_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
+SECURE_SSL_REDIRECT = env_bool("SKYLIGHT_SSL_REDIRECT", False)
 
 # ---------------------------------------------------------------------------------------------
 # Database: PostgreSQL from DATABASE_URL, or the embedded SQLite file.
@@ -444,6 +461,13 @@ SKYLIGHT: dict[str, Any] = {
     "SCP_PORT": env_int("SKYLIGHT_SCP_PORT", 11112, minimum=1, maximum=65535),
     "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),
     "SCP_MAX_PDU": env_int("SKYLIGHT_SCP_MAX_PDU", 1048576, minimum=0),
+    # DICOM TLS (studies/dimse/tls.py): a second listener, off unless a port is given (2762 is
+    # the registered port). With a CA, senders must present a certificate it signed.
+    "SCP_TLS_PORT": env_int("SKYLIGHT_SCP_TLS_PORT", 0, minimum=0, maximum=65535),
+    "SCP_TLS_CERT": env_str("SKYLIGHT_SCP_TLS_CERT"),
+    "SCP_TLS_KEY": env_str("SKYLIGHT_SCP_TLS_KEY"),
+    "SCP_TLS_CA": env_str("SKYLIGHT_SCP_TLS_CA"),
+    "SCP_TLS_REQUIRE_CLIENT_CERT": env_bool("SKYLIGHT_SCP_TLS_REQUIRE_CLIENT_CERT", True),
     # STOW-RS: bodies larger than this are refused with 413 before anything is stored.
     # QIDO-RS answers at most this many results per request (limit/offset page through more).
     "QIDO_MAX_RESULTS": env_int("SKYLIGHT_QIDO_MAX_RESULTS", 1000, minimum=1, maximum=100_000),
@@ -473,6 +497,16 @@ SKYLIGHT: dict[str, Any] = {
     "READY_SWEEP_SECONDS": READY_SWEEP_SECONDS,
     "RECONCILE_SECONDS": RECONCILE_SECONDS,
 }
+
+if SKYLIGHT["SCP_TLS_PORT"]:
+    for _name, _key in (
+        ("SKYLIGHT_SCP_TLS_CERT", "SCP_TLS_CERT"),
+        ("SKYLIGHT_SCP_TLS_KEY", "SCP_TLS_KEY"),
+    ):
+        if not SKYLIGHT[_key] or not Path(SKYLIGHT[_key]).is_file():
+            raise _bad(_name, "SKYLIGHT_SCP_TLS_PORT is set, so name a readable PEM file here")
+    if SKYLIGHT["SCP_TLS_CA"] and not Path(SKYLIGHT["SCP_TLS_CA"]).is_file():
+        raise _bad("SKYLIGHT_SCP_TLS_CA", "name a readable PEM file of the CA that signs senders")
 
 # ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI

@@ -6,4 +6,6 @@ class TenantsConfig(AppConfig):
     verbose_name = "Tenants and access"
 
     def ready(self) -> None:
-        from . import sessions, signals  # noqa: F401 - connect the login audit receivers
+        from . import rls, sessions, signals  # noqa: F401 - signals connects the login audit receivers
+
+        rls.connect()

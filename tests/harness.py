@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 S3_ACCESS_KEY = "skylight-test"
@@ -157,12 +158,55 @@ class SeaweedFS:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+APP_ROLE = "skylight_app"
+
+
+def as_application_role(url: str) -> str:
+    """The database URL the application uses: a login role that is neither a superuser nor
+    BYPASSRLS, as in production, so PostgreSQL's row-level security applies to it (superusers
+    skip every policy). The role is made here with the URL's own (superuser) account; it may
+    create databases, so pytest-django creates the test databases and the role owns them.
+    Test databases left by runs under the superuser are handed to it, so it can drop them."""
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE]).fetchone()
+        if not exists:
+            try:
+                admin.execute(
+                    f"CREATE ROLE {APP_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE"
+                )
+            except psycopg.errors.DuplicateObject:
+                pass  # another run made it at the same moment
+        name = (parts.path or "/").lstrip("/") or "skylight"
+        owned = admin.execute(
+            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba"
+            " WHERE datname LIKE %s AND r.rolname <> %s",
+            [f"test_{name}%", APP_ROLE],
+        ).fetchall()
+        for (database,) in owned:
+            admin.execute(f'ALTER DATABASE "{database}" OWNER TO {APP_ROLE}')
+    host = parts.hostname or "127.0.0.1"
+    return urlunsplit(parts._replace(netloc=f"{APP_ROLE}@{host}:{parts.port or 5432}"))
+
+
 def production_env(weed: SeaweedFS) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "DATABASE_URL": os.environ.get(
-                "SKYLIGHT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/skylight"
+            "DATABASE_URL": as_application_role(
+                os.environ.get(
+                    "SKYLIGHT_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/skylight"
+                )
             ),
             "CELERY_BROKER_URL": os.environ.get(
                 "SKYLIGHT_TEST_BROKER_URL", "redis://127.0.0.1:6379/8"

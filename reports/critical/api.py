@@ -206,6 +206,8 @@ class Acknowledge(WorklistAPIView):
     def post(self, request: Request, token: str) -> Response:
         """Acknowledge with a secure link's token. Idempotent: the first acknowledgement stands."""
         body = _body(AcknowledgeSerializer, request)
+        if services.open_link(token) is None:  # narrows the database to the link's tenant
+            raise services.NotFound("This acknowledgement link is not valid.")
         actor = audit.Actor(
             type=ActorType.SYSTEM,
             address=request.META.get("REMOTE_ADDR"),

@@ -27,7 +27,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from tenants import audit
+from tenants import audit, rls
 from tenants.models import AuditAction, Membership, Outcome, ReadingAgreement, Role, Tenant, User
 from worklists import eligibility
 from worklists import services as worklist
@@ -236,6 +236,19 @@ def _acknowledge(
         )  # fmt: skip
     critical.refresh_from_db()
     return bool(first)
+
+
+def open_link(token: str) -> CriticalCommunication | None:
+    """The communication an acknowledgement link's token names, or None; and the request's
+    database context narrowed to its tenant (tenants/rls.py). The token is the key: which tenant
+    it belongs to is only known once it is found, so the look-up itself is system work."""
+    rls.use_all_tenants()
+    communication = by_token(token)
+    if communication is None:
+        rls.clear()
+        return None
+    rls.use_tenants([communication.tenant_id])
+    return communication
 
 
 def acknowledge_by_link(

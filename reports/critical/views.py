@@ -188,7 +188,7 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
     accession number, modality and date, who flagged it and when: enough for the physician to
     find the patient in their own records, nothing that names the patient to whoever else may
     see the link. The finding itself is for those who may open the study in Skylight."""
-    communication = services.by_token(token)
+    communication = services.open_link(token)
     if communication is None:
         return _no_store(render(request, "reports/critical/ack_invalid.html", status=404))
     critical = communication.critical

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from django.db import close_old_connections, connection
 from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from tenants import audit
+from tenants import audit, rls
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import caller_rules, tenant_for_called_ae
 
@@ -129,6 +130,8 @@ def handle_requested(event: Any) -> None:
         )
         _reject(assoc, 0x02, 0x03, 0x02)  # rejected-transient, provider, local limit exceeded
         return
+    # From here on this association's connection sees only its tenant's rows (tenants/rls.py).
+    rls.use_tenants([tenant.id])
     assoc.skylight_peer = Peer(
         tenant=tenant, called_ae_title=called, calling_ae_title=calling, address=address
     )
@@ -268,10 +271,15 @@ HANDLERS: list[Any] = [
 ]
 
 
-def start_server(host: str, port: int) -> Any:
-    """Start listening in background threads; call ``shutdown()`` on the result to stop."""
+def start_server(host: str, port: int, *, tls: ssl.SSLContext | None = None) -> Any:
+    """Start listening in background threads; call ``shutdown()`` on the result to stop.
+
+    With ``tls`` the listener speaks DICOM over TLS (tls.py); the handshake happens in each
+    association's thread (transport.FastRequestHandler), not in pynetdicom's accept loop.
+    """
     ae = build_ae()
     server = ae.start_server((host, port), block=False, evt_handlers=HANDLERS)
     assert server is not None  # block=False always returns the server
     server.RequestHandlerClass = transport.FastRequestHandler
+    server.skylight_tls = tls  # type: ignore[attr-defined]  # read by FastRequestHandler
     return server

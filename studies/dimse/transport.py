@@ -16,10 +16,12 @@ untouched and change only how the threads wait:
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import select
 import socket
+import ssl
 import threading
 import time
 import types
@@ -28,6 +30,10 @@ from typing import Any
 import pynetdicom.association as _association_module
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket, RequestHandler
+
+from .tls import HANDSHAKE_TIMEOUT_SECONDS
+
+log = logging.getLogger(__name__)
 
 # How long a blocked thread waits before re-checking timers (ARTIM, idle, release, abort).
 _WAKE_INTERVAL = 0.01
@@ -83,6 +89,8 @@ class EventDrivenDUL(DULServiceProvider):
             and self.state_machine.current_state != "Sta13"
             and self.to_provider_queue.empty()
             and self.event_queue.empty()
+            # TLS may hold a decrypted record that select() on the socket cannot see.
+            and not (isinstance(sock.socket, ssl.SSLSocket) and sock.socket.pending())
         ):
             try:
                 select.select([sock.socket, self._wake_r], [], [], _WAKE_INTERVAL)  # type: ignore[type-var]
@@ -121,6 +129,31 @@ class FastSocket(AssociationSocket):
 
 
 class FastRequestHandler(RequestHandler):
+    def handle(self) -> None:
+        tls: ssl.SSLContext | None = getattr(self.server, "skylight_tls", None)
+        if tls is not None and not self._tls_handshake(tls):
+            return
+        super().handle()
+
+    def _tls_handshake(self, context: ssl.SSLContext) -> bool:
+        """Wrap the accepted socket in TLS; a peer that fails the handshake (no certificate, one
+        our CA did not sign, plain DICOM on the TLS port) is disconnected before any PDU."""
+        raw = self.request
+        raw.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+        try:
+            self.request = context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.info(
+                "TLS handshake from %s refused: %s", self.client_address[0], type(exc).__name__
+            )
+            try:
+                raw.close()
+            except OSError:
+                pass
+            return False
+        self.request.settimeout(None)
+        return True
+
     def _create_association(self) -> Any:
         try:
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from tenants import audit
+from tenants import audit, rls
 from tenants.models import AuditAction, Tenant, User
 from tenants.queries import get_readable_tenant, is_tenant_admin
 
@@ -77,6 +77,7 @@ def _resolve(request: HttpRequest, token: str) -> ShareLink | HttpResponse:
         return _dead(request, None)
     except services.Gone as gone:
         return _dead(request, gone.status)
+    rls.use_tenants([link.tenant_id])  # the link names its tenant (tenants/rls.py)
     if not services.count_request(link):
         response = render(request, "sharing/too_many.html", status=429)
         response["Retry-After"] = _RETRY["Retry-After"]
@@ -237,6 +238,7 @@ def dicomweb_scope(
         return error_response(404, "No such share link.")
     except services.Gone:
         return error_response(410, "This share link is no longer valid.")
+    rls.use_tenants([link.tenant_id])  # the link names its tenant (tenants/rls.py)
     if write:
         return error_response(405, "Share links are read-only.", headers={"Allow": "GET"})
     if not unlocked(request, link):

@@ -91,7 +91,9 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         bob.keyboard.press("Control+End")
         bob.click("button.dictate[data-for=section-technique]")
         bob.wait_for_function(
-            "document.getElementById('section-technique').value.includes('Helical')"
+            # A function, not an expression: the page's CSP forbids eval, which Playwright
+            # would use to compile a bare expression.
+            "() => document.getElementById('section-technique').value.includes('Helical')"
         )
         assert bob.input_value("#section-technique") == (
             "CT of the abdomen with intravenous contrast. Helical CT after intravenous contrast"
@@ -103,7 +105,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         assert bob.input_value("#section-findings") == FINDINGS
         bob.keyboard.press("Control+s")
         bob.wait_for_function(
-            "document.getElementById('save-state').textContent.startsWith('Saved')"
+            "() => document.getElementById('save-state').textContent.startsWith('Saved')"
         )
         bob.screenshot(path=folder / "room-1-bob-writes.png", full_page=True)
 
@@ -116,7 +118,7 @@ def test_a_preliminary_is_written_validated_and_read_by_the_referrer(web, readin
         other.fill("#section-comparison", "None available.")
         other.keyboard.press("Control+s")
         other.wait_for_function(
-            "document.getElementById('save-state').textContent.startsWith('Saved')"
+            "() => document.getElementById('save-state').textContent.startsWith('Saved')"
         )
         bob.fill("#section-comparison", "Typed in the older tab.")
         bob.keyboard.press("Control+s")

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from studies.dimse.scp import start_server
+from studies.dimse.tls import configured_listener
 from studies.dispatch import dispatcher
 
 
@@ -25,15 +26,22 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         server = start_server(options["host"], options["port"])
+        servers = [server]
         self.stdout.write(
             f"DICOM SCP listening on {options['host']}:{options['port']}", ending="\n"
         )
+        tls = configured_listener()
+        if tls is not None:
+            servers.append(start_server(options["host"], tls.port, tls=tls.context))
+            self.stdout.write(f"DICOM TLS listening on {options['host']}:{tls.port}", ending="\n")
         self.stdout.flush()
         stop.wait()
         self.stdout.write("stopping: refusing new associations, finishing the current ones")
-        socketserver.BaseServer.shutdown(server)  # stop accepting; pynetdicom's would abort all
+        for each in servers:
+            socketserver.BaseServer.shutdown(each)  # stop accepting; pynetdicom's would abort all
         deadline = time.monotonic() + 30
-        while server.active_associations and time.monotonic() < deadline:
+        while any(each.active_associations for each in servers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        server.shutdown()
+        for each in servers:
+            each.shutdown()
         dispatcher.wait_idle(timeout=30)
