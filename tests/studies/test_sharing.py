@@ -174,7 +174,7 @@ def test_the_right_pin_opens_the_studies_in_a_read_only_viewer_over_the_links_di
     link = ShareLink.objects.get()
     via = AuditEvent.objects.filter(detail__via="share", detail__share=link.pk, tenant=people.demo)
     assert via.filter(action=AuditAction.SHARE_OPEN, detail__event="share.unlock").exists()
-    assert via.filter(action=AuditAction.STUDY_VIEW, study_instance_uid=CT_SMALL_STUDY).exists()
+    assert via.filter(action=AuditAction.SHARE_OPEN, study_instance_uid=CT_SMALL_STUDY).exists()
     assert via.filter(action=AuditAction.VIEWER_OPEN, study_instance_uid=CT_SMALL_STUDY).exists()
     assert via.filter(action=AuditAction.QIDO_QUERY).exists()
     assert via.filter(action=AuditAction.WADO_RETRIEVE, study_instance_uid=CT_SMALL_STUDY).exists()
