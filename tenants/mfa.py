@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp import match_token, user_has_device
 
+from viewer.files import is_public_asset
+
 from . import audit
 from .models import AuditAction, AuditEvent, Membership, Outcome, Role, SecurityPolicy, User
 
@@ -154,7 +156,7 @@ class MfaRequiredMiddleware:
         return refusal if refusal is not None else self.get_response(request)
 
     def _refusal(self, request: HttpRequest) -> HttpResponse | None:
-        if not settings.SKYLIGHT_MFA_REQUIRED:
+        if not settings.SKYLIGHT_MFA_REQUIRED or is_public_asset(request.path):
             return None
         user: Any = request.user
         if not user.is_authenticated or user.is_verified():

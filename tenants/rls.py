@@ -44,6 +44,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
+from viewer.files import is_public_asset
+
 # The tables under a policy: patient data, and what points at it.
 TABLES = (
     "studies_patient",
@@ -250,7 +252,8 @@ class TenantContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if _applies(default_connection):
+        # Public files touch neither the database nor the session (which would add Vary: Cookie).
+        if _applies(default_connection) and not is_public_asset(request.path):
             narrow_to_request(request)
         return self.get_response(request)
 

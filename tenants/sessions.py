@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from viewer.files import is_public_asset
+
 from . import audit
 from .models import AuditAction
 
@@ -67,6 +69,8 @@ class SessionClockMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_public_asset(request.path):  # the same for everyone: no session read
+            return self.get_response(request)
         user: Any = request.user
         if not user.is_authenticated:
             return self.get_response(request)

@@ -26,3 +26,22 @@ TYPES = {
     ".xml": "application/xml",
     ".onnx": "application/octet-stream",
 }
+
+# Files the server writes per user (or per link) under /viewer/: never public.
+PER_USER = frozenset({"app-config.js", "sw.js", "init-service-worker.js"})
+
+
+def is_public_asset(path: str) -> bool:
+    """A request path for a file that is the same for everyone: collected static files, and the
+    viewer dist's files (not its per-user scripts, not its client-side routes). Middleware that
+    would read the session leaves these alone, so they stay cacheable across users (no
+    ``Vary: Cookie``)."""
+    if path.startswith("/static/"):
+        return True
+    if not path.startswith("/viewer/"):
+        return False
+    name = path.rsplit("/", 1)[-1]
+    if name in PER_USER:
+        return False
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    return suffix in TYPES or name.endswith(".gz")
