@@ -20,5 +20,15 @@ urlpatterns = [
     path("audit/", include("tenants.auditlog.urls")),
     path("viewer/", include("viewer.urls")),
     path("s/", include("studies.sharing.urls")),
+    # Onboarding and administration (issue 8). Each includes full paths from the root:
+    # /platform/… and /invite/… and /t/<slug>/setup/ (onboarding), /t/<slug>/setup/dicom/…
+    # (dicomconfig), /g/<group>/… (groupadmin), retention and de-identification settings,
+    # /t/<slug>/usage/, /platform/usage/ and /metrics (usage).
+    path("", include("tenants.onboarding.urls")),
+    path("", include("tenants.dicomconfig.urls")),
+    path("", include("worklists.groupadmin.urls")),
+    path("", include("studies.retention.urls")),
+    path("", include("studies.deid.urls")),
+    path("", include("tenants.usage.urls")),
     path("t/<slug:tenant_slug>/dicomweb/", include("studies.dicomweb.urls")),
 ]

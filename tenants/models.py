@@ -423,6 +423,25 @@ class AuditAction(models.TextChoices):
     SHARE_GRANT = "share.grant"
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
+    # Onboarding and administration (issue 8): tenants and groups made by the platform, invitations,
+    # users and roles, DICOM set-up, agreements, credentials, shifts, retention, de-identification
+    TENANT_CREATE = "platform.tenant.create"
+    GROUP_CREATE = "platform.group.create"
+    INVITE_SEND = "invite.send"
+    INVITE_ACCEPT = "invite.accept"
+    INVITE_REVOKE = "invite.revoke"
+    USER_DEACTIVATE = "user.deactivate"
+    USER_REACTIVATE = "user.reactivate"
+    ROLE_CHANGE = "user.role_change"
+    USERS_IMPORT = "user.import"
+    ECHO_TEST = "dimse.echo_test"
+    AGREEMENT_CHANGE = "tenant.agreement.change"
+    AGREEMENT_END = "tenant.agreement.end"
+    SHIFT_CHANGE = "group.shift.change"
+    CREDENTIAL_REMINDER = "worklist.credential.reminder"
+    RETENTION_PURGE = "study.retention.purge"
+    DEID_EXPORT = "share.deidentified"
+    USAGE_VIEW = "usage.view"
 
 
 class BreakGlass(models.Model):

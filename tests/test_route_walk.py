@@ -344,6 +344,18 @@ RULES: dict[str, Rule] = {
         name: rule(**dict.fromkeys(PERSONAS, NF), tenant_bound=False)
         for name in ("sharing:open", "sharing:app-config", "sharing:download")
     },
+    # -- Onboarding (tenants/onboarding): platform, invitations, the wizard, users --
+    # -- end onboarding --
+    # -- DICOM set-up (tenants/dicomconfig) --
+    # -- end dicomconfig --
+    # -- Group administration and agreements (worklists/groupadmin), retention --
+    # -- end groupadmin --
+    # -- De-identification (studies/deid) and share-link settings --
+    # -- end deid --
+    # -- Usage, health and metrics (tenants/usage) --
+    # -- end usage --
+    # -- Row-level security and scoped tokens --
+    # -- end rls --
 }
 
 
@@ -433,8 +445,22 @@ def world(reading: Any) -> World:  # noqa: F811 - the fixture imported above
     unrelated.values["token_id"] = str(issue_token(user=zoe, name="walk")[0].pk)
     for fill in (related, unrelated):
         fill.values.update(fmt="csv", link_id="999999999", share_token="no-such-share-token")
+    # Reading groups: demo-readers reads for demo-hospital (grace is its admin, bob a member);
+    # third-readers belongs to the third hospital's world, where nobody of ours is.
+    from tenants.models import ReadingGroup
+
+    third_readers = ReadingGroup.objects.create(slug="third-readers", name="Third Readers")
+    services.add_membership(user=zoe, group=third_readers, role=Role.GROUP_ADMIN)
+    related.values["group_slug"] = "demo-readers"
+    unrelated.values["group_slug"] = third_readers.slug
+    # -- fills of onboarding --
+    # -- fills of dicomconfig --
+    # -- fills of groupadmin --
+    # -- fills of deid --
+    # -- fills of usage --
     nothing = {k: ("999999999" if v.isdigit() else v) for k, v in related.values.items()}
     nothing.update(tenant_slug="no-such-hospital", slug="no-such-hospital", owner="t-999999999")
+    nothing.update(group_slug="no-such-group")
     nothing.update(study_uid="2.25.9", series_uid="2.25.99", instance_uid="2.25.999")
     missing = Fill(tenant=None, values=nothing)
     return World(

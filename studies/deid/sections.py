@@ -1,0 +1,3 @@
+"""A set-up wizard section (tenants/onboarding/sections.py); not built yet."""
+
+SECTION = None
