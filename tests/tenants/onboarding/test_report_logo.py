@@ -28,7 +28,7 @@ def red_pixels(pdf: bytes, tmp_path: Path) -> int:
     )  # fmt: skip
     page = Image.open(next(tmp_path.glob("page*.png"))).convert("RGB")
     top = page.crop((0, 0, page.width, page.height // 5))
-    return sum(1 for r, g, b in top.getdata() if r > 200 and g < 60 and b < 60)
+    return sum(1 for r, g, b in top.get_flattened_data() if r > 200 and g < 60 and b < 60)
 
 
 def test_the_logo_is_at_the_top_of_the_report_pdf(
