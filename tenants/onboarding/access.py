@@ -18,38 +18,36 @@ def require_platform_admin(user: Any) -> None:
         raise Http404("No such page.")
 
 
+def _one_of_mine(
+    model: type[Tenant] | type[ReadingGroup], user: Any, slug: str, **membership: Any
+) -> Any:
+    """The active hospital or group ``slug`` where ``user`` has a membership like ``membership``;
+    else not found, whether it is missing or someone else's."""
+    found = model.objects.filter(slug=slug, is_active=True).first()
+    key = "tenant" if model is Tenant else "group"
+    if (
+        found is None
+        or not user.is_authenticated
+        or not Membership.objects.filter(user=user, **{key: found}, **membership).exists()
+    ):
+        raise Http404("Not found.")
+    return found
+
+
 def hospital_for_admin(user: Any, slug: str) -> Tenant:
     """The hospital ``slug`` if ``user`` is one of its admins; else not found."""
-    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
-    if (
-        tenant is None
-        or not user.is_authenticated
-        or not Membership.objects.filter(user=user, tenant=tenant, role=Role.TENANT_ADMIN).exists()
-    ):
-        raise Http404("No such hospital.")
+    tenant: Tenant = _one_of_mine(Tenant, user, slug, role=Role.TENANT_ADMIN)
     return tenant
 
 
 def group_for_admin(user: Any, slug: str) -> ReadingGroup:
-    group = ReadingGroup.objects.filter(slug=slug, is_active=True).first()
-    if (
-        group is None
-        or not user.is_authenticated
-        or not Membership.objects.filter(user=user, group=group, role=Role.GROUP_ADMIN).exists()
-    ):
-        raise Http404("No such reading group.")
+    group: ReadingGroup = _one_of_mine(ReadingGroup, user, slug, role=Role.GROUP_ADMIN)
     return group
 
 
 def hospital_for_member(user: Any, slug: str) -> Tenant:
     """The hospital ``slug`` if ``user`` holds any role in it (its own staff); else not found."""
-    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
-    if (
-        tenant is None
-        or not user.is_authenticated
-        or not Membership.objects.filter(user=user, tenant=tenant).exists()
-    ):
-        raise Http404("No such hospital.")
+    tenant: Tenant = _one_of_mine(Tenant, user, slug)
     return tenant
 
 

@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from PIL import Image, UnidentifiedImageError
 
-from tenants.models import CalledAETitle, ReadingGroup, Role, Tenant, ae_title_validator
+from tenants.models import CalledAETitle, ReadingGroup, Role, Tenant, User, ae_title_validator
 
-from .services import Invitee
+from .services import Invitee, create_hospital, create_reading_group
 
 LOGO_MAX_BYTES = 1024 * 1024
 LOGO_MAX_PIXELS = 4096
@@ -46,6 +46,19 @@ class HospitalForm(forms.Form):
             raise ValidationError(f"The AE title {title} is taken by another hospital.")
         return title
 
+    def save(self, actor: User | None) -> Tenant:
+        """Create the hospital and invite its first admin (call after ``is_valid``)."""
+        data = self.cleaned_data
+        tenant, _, _ = create_hospital(
+            slug=data["slug"],
+            name=data["name"],
+            jurisdiction=data["jurisdiction"],
+            called_ae_title=data["called_ae_title"],
+            admin_email=data["admin_email"],
+            actor=actor,
+        )
+        return tenant
+
 
 class GroupForm(forms.Form):
     slug = forms.SlugField(max_length=63, help_text="In the group's URLs: /g/<slug>/.")
@@ -57,6 +70,13 @@ class GroupForm(forms.Form):
         if ReadingGroup.objects.filter(slug=slug).exists():
             raise ValidationError("A reading group with this slug exists already.")
         return slug
+
+    def save(self, actor: User | None) -> ReadingGroup:
+        data = self.cleaned_data
+        group, _, _ = create_reading_group(
+            slug=data["slug"], name=data["name"], admin_email=data["admin_email"], actor=actor
+        )
+        return group
 
 
 def _role_choices(roles: list[str]) -> list[tuple[str, str]]:

@@ -16,6 +16,17 @@ from django.utils import timezone
 from tenants.models import ReadingGroup, Role, Tenant, User
 
 
+def tenant_xor_group(name: str) -> models.CheckConstraint:
+    """A row that belongs to a hospital or to a reading group, never both or neither."""
+    return models.CheckConstraint(
+        condition=(
+            Q(tenant__isnull=False, group__isnull=True)
+            | Q(tenant__isnull=True, group__isnull=False)
+        ),
+        name=name,
+    )
+
+
 class InvitationState(models.TextChoices):
     PENDING = "pending", "Invited"
     ACCEPTED = "accepted", "Accepted"
@@ -57,13 +68,7 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(tenant__isnull=False, group__isnull=True)
-                    | Q(tenant__isnull=True, group__isnull=False)
-                ),
-                name="invitation_tenant_xor_group",
-            ),
+            tenant_xor_group("invitation_tenant_xor_group"),
         ]
         indexes = [
             models.Index(fields=["tenant", "email"], name="invitation_tenant_email"),
@@ -134,13 +139,7 @@ class DeactivatedMembership(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(tenant__isnull=False, group__isnull=True)
-                    | Q(tenant__isnull=True, group__isnull=False)
-                ),
-                name="deactivated_tenant_xor_group",
-            ),
+            tenant_xor_group("deactivated_tenant_xor_group"),
             models.UniqueConstraint(
                 fields=["tenant", "user", "role"], name="deactivated_unique_tenant_role"
             ),

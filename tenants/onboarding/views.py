@@ -77,32 +77,15 @@ def platform(request: HttpRequest) -> HttpResponse:
     group_form = GroupForm(prefix="group")
     status = 200
     if request.method == "POST":
+        form: HospitalForm | GroupForm
         if request.POST.get("kind") == "group":
-            group_form = GroupForm(request.POST, prefix="group")
-            if group_form.is_valid():
-                data = group_form.cleaned_data
-                group, _, _ = services.create_reading_group(
-                    slug=data["slug"],
-                    name=data["name"],
-                    admin_email=data["admin_email"],
-                    actor=user,
-                )
-                messages.success(request, f"Reading group {group.name} created; invitation sent.")
-                return redirect("onboarding:platform")
+            form = group_form = GroupForm(request.POST, prefix="group")
         else:
-            hospital_form = HospitalForm(request.POST, prefix="hospital")
-            if hospital_form.is_valid():
-                data = hospital_form.cleaned_data
-                tenant, _, _ = services.create_hospital(
-                    slug=data["slug"],
-                    name=data["name"],
-                    jurisdiction=data["jurisdiction"],
-                    called_ae_title=data["called_ae_title"],
-                    admin_email=data["admin_email"],
-                    actor=user,
-                )
-                messages.success(request, f"Hospital {tenant.name} created; invitation sent.")
-                return redirect("onboarding:platform")
+            form = hospital_form = HospitalForm(request.POST, prefix="hospital")
+        if form.is_valid():
+            created = form.save(actor=user)
+            messages.success(request, f"{created.name} created; invitation sent.")
+            return redirect("onboarding:platform")
         status = 400
     context = {"hospital_form": hospital_form, "group_form": group_form, **_platform_lists()}
     return render(request, "onboarding/platform.html", context, status=status)

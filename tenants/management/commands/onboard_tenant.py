@@ -60,15 +60,7 @@ def ensure_tenant(data: Any) -> tuple[Tenant, bool]:
         form = HospitalForm({f"hospital-{k}": v for k, v in values.items()}, prefix="hospital")
         if not form.is_valid():
             raise ValidationError({k: [str(e) for e in v] for k, v in form.errors.items()})
-        cleaned = form.cleaned_data
-        tenant, _, _ = services.create_hospital(
-            slug=cleaned["slug"],
-            name=cleaned["name"],
-            jurisdiction=cleaned["jurisdiction"],
-            called_ae_title=cleaned["called_ae_title"],
-            admin_email=cleaned["admin_email"],
-            actor=None,
-        )
+        tenant = form.save(actor=None)
         return tenant, True
     title = values["called_ae_title"].strip()
     if title:
