@@ -42,7 +42,9 @@ class HospitalForm(forms.Form):
 
     def clean_called_ae_title(self) -> str:
         title: str = self.cleaned_data["called_ae_title"].strip()
-        if CalledAETitle.objects.filter(ae_title=title).exists():
+        # Called AE titles are unique across the platform: which hospital holds it, if any.
+        owner = CalledAETitle.objects.filter(ae_title=title).values_list("tenant_id", flat=True)
+        if owner.first() is not None:
             raise ValidationError(f"The AE title {title} is taken by another hospital.")
         return title
 

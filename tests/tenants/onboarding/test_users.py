@@ -200,3 +200,20 @@ def test_a_group_admin_manages_the_groups_members_only(people, mailoutbox):
     ).exists()
     for outsider in (people.alice, people.bob, people.charlie):
         assert login(outsider).get(members).status_code == 404
+
+
+def test_the_users_page_costs_the_same_queries_for_many_users(
+    people: Any, django_assert_max_num_queries: Any
+) -> None:
+    from tenants.onboarding import services
+
+    for n in range(15):
+        user = User.objects.create_user(f"user{n}", email=f"user{n}@demo.example")
+        tenant_services.add_membership(user=user, tenant=people.demo, role=Role.TECHNOLOGIST)
+        services.invite(
+            target=people.demo, email=f"new{n}@demo.example", role=Role.RADIOLOGIST, actor=None
+        )
+    client = login(people.alice)
+    with django_assert_max_num_queries(15):
+        response = client.get(USERS)
+    assert response.status_code == 200 and "user14" in response.content.decode()
