@@ -236,11 +236,16 @@ def _members_post(request: HttpRequest, target: Tenant | ReadingGroup) -> tuple[
     where = {"tenant": target} if isinstance(target, Tenant) else {"group": target}
     action = request.POST.get("action", "")
 
-    def pk() -> int:
+    def named(model: Any, **extra: Any) -> Any:
+        """The row the POST's ``id`` names, of this hospital or group only; else not found."""
         try:
-            return int(request.POST.get("id", ""))
+            pk = int(request.POST.get("id", ""))
         except ValueError:
             raise Http404("No such row.") from None
+        found = model.objects.filter(pk=pk, **where, **extra).first()
+        if found is None:
+            raise Http404("No such row.")
+        return found
 
     form: forms.Form
     if action == "invite":
@@ -269,30 +274,20 @@ def _members_post(request: HttpRequest, target: Tenant | ReadingGroup) -> tuple[
         sent = services.import_users(target=target, invitees=form.cleaned_data["file"], actor=user)
         return f"{sent} invitations sent.", None
     if action == "role":
-        membership = Membership.objects.filter(pk=pk(), **where).first()
-        if membership is None:
-            raise Http404("No such member.")
+        membership = named(Membership)
         form = RoleForm(request.POST, roles=roles)
         if form.is_valid():
             services.change_role(membership=membership, role=form.cleaned_data["role"], actor=user)
             return "Role changed.", None
         return "", form
     if action == "deactivate":
-        membership = Membership.objects.filter(pk=pk(), **where).first()
-        if membership is None:
-            raise Http404("No such member.")
-        services.deactivate(membership=membership, actor=user)
+        services.deactivate(membership=named(Membership), actor=user)
         return "Deactivated.", None
     if action == "reactivate":
-        record = DeactivatedMembership.objects.filter(pk=pk(), **where).first()
-        if record is None:
-            raise Http404("No such member.")
-        services.reactivate(record=record, actor=user)
+        services.reactivate(record=named(DeactivatedMembership), actor=user)
         return "Reactivated.", None
     if action in ("revoke", "resend"):
-        invitation = Invitation.objects.filter(pk=pk(), **where, accepted_at=None).first()
-        if invitation is None:
-            raise Http404("No such invitation.")
+        invitation = named(Invitation, accepted_at=None)
         if action == "revoke":
             services.revoke_invitation(invitation=invitation, actor=user)
             return "Invitation withdrawn.", None
