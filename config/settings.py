@@ -509,6 +509,36 @@ if SKYLIGHT["SCP_TLS_PORT"]:
         raise _bad("SKYLIGHT_SCP_TLS_CA", "name a readable PEM file of the CA that signs senders")
 
 # ---------------------------------------------------------------------------------------------
+# E-mail (invitations, notifications): SMTP when SKYLIGHT_EMAIL_HOST is set (production), else
+# printed to the console (the embedded default). SKYLIGHT_EMAIL_BACKEND overrides the choice:
+# console, smtp, file (Django's filebased backend into SKYLIGHT_EMAIL_FILE_PATH), locmem or a
+# dotted path; tests that run the web in another process read invitations from files so.
+# ---------------------------------------------------------------------------------------------
+
+_EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+}
+EMAIL_HOST = env_str("SKYLIGHT_EMAIL_HOST")
+EMAIL_PORT = env_int("SKYLIGHT_EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("SKYLIGHT_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_secret("SKYLIGHT_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("SKYLIGHT_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("SKYLIGHT_EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("SKYLIGHT_EMAIL_FROM", "Skylight <skylight@localhost>")
+_email_choice = env_str("SKYLIGHT_EMAIL_BACKEND", "smtp" if EMAIL_HOST else "console")
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_choice, _email_choice)
+if "." not in EMAIL_BACKEND:
+    raise _bad("SKYLIGHT_EMAIL_BACKEND", f"expected {', '.join(_EMAIL_BACKENDS)} or a dotted path")
+if EMAIL_BACKEND == _EMAIL_BACKENDS["file"]:
+    EMAIL_FILE_PATH = env_str("SKYLIGHT_EMAIL_FILE_PATH") or str(DATA_DIR / "mail")
+# Links in e-mails (invitations) are absolute: the address people reach Skylight at.
+SKYLIGHT_PUBLIC_URL = env_url("SKYLIGHT_PUBLIC_URL", {"http", "https"}, "http://127.0.0.1:8000")
+SKYLIGHT_INVITATION_DAYS = env_int("SKYLIGHT_INVITATION_DAYS", 7, minimum=1, maximum=90)
+
+# ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI
 # ---------------------------------------------------------------------------------------------
 

@@ -566,3 +566,12 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise TypeError("Audit events are append-only.")
+
+
+# Onboarding's models (invitations, hospital profiles, deactivated memberships) live with their
+# feature; importing them here registers them with the tenants app.
+from tenants.onboarding.models import (  # noqa: E402, F401
+    DeactivatedMembership,
+    HospitalProfile,
+    Invitation,
+)

@@ -26,8 +26,10 @@ from .models import (
 TOKEN_PREFIX = "sky"
 
 
-def create_tenant(*, slug: str, name: str, quiet_period_seconds: int | None = None) -> Tenant:
-    tenant = Tenant(slug=slug, name=name)
+def create_tenant(
+    *, slug: str, name: str, quiet_period_seconds: int | None = None, jurisdiction: str = ""
+) -> Tenant:
+    tenant = Tenant(slug=slug, name=name, jurisdiction=jurisdiction)
     if quiet_period_seconds is not None:
         tenant.quiet_period_seconds = quiet_period_seconds
     tenant.full_clean()

@@ -25,6 +25,7 @@ from studies.queries import recent_studies
 
 from . import audit, mfa
 from .models import AuditAction, SecurityPolicy, Tenant
+from .onboarding.access import administered
 from .queries import is_tenant_admin, readable_tenants
 
 
@@ -43,7 +44,13 @@ def home(request: HttpRequest) -> HttpResponse:
         for tenant, studies in sections
         if studies
     )
-    return render(request, "tenants/home.html", {"sections": sections})
+    administered_tenants, administered_groups = administered(request.user)
+    context = {
+        "sections": sections,
+        "administered_tenants": administered_tenants,
+        "administered_groups": administered_groups,
+    }
+    return render(request, "tenants/home.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -345,6 +345,22 @@ RULES: dict[str, Rule] = {
         for name in ("sharing:open", "sharing:app-config", "sharing:download")
     },
     # -- Onboarding (tenants/onboarding): platform, invitations, the wizard, users --
+    # The platform console: staff only; for everyone else signed in it does not exist.
+    "onboarding:platform": rule(
+        platform_admin=OK,
+        **dict.fromkeys(PERSONAS[1:-1], NF),
+        tenant_bound=False,
+        writers=("platform_admin",),
+    ),
+    # Walked with a token nobody was sent: 404 for everyone (real invitations are tested in
+    # tests/tenants/onboarding).
+    "onboarding:invite-accept": rule(**dict.fromkeys(PERSONAS, NF), tenant_bound=False),
+    "onboarding:overview": hospital_admin(),
+    "onboarding:details": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    "onboarding:users": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    # The logo is shown to the hospital's own staff (both hospitals have one in the walk).
+    "onboarding:logo": rule(tenant_admin=OK, referring=OK, technologist=OK),
+    "onboarding:group-members": rule(group_admin=OK, writers=("group_admin",)),
     # -- end onboarding --
     # -- DICOM set-up (tenants/dicomconfig) --
     # -- end dicomconfig --
@@ -454,6 +470,10 @@ def world(reading: Any) -> World:  # noqa: F811 - the fixture imported above
     related.values["group_slug"] = "demo-readers"
     unrelated.values["group_slug"] = third_readers.slug
     # -- fills of onboarding --
+    from tests.tenants.onboarding.helpers import give_logo
+
+    give_logo(people.demo)
+    give_logo(third)
     # -- fills of dicomconfig --
     # -- fills of groupadmin --
     # -- fills of deid --

@@ -110,6 +110,9 @@ def build_pdf(doc: Document, settings: DeliverySettings | None) -> bytes:
             st["small"],
         )
     )
+    footer = _profile_footer(doc)
+    if footer:
+        story.append(Paragraph(escape(footer), st["small"]))
     pdf.build(story)
     return out.getvalue()
 
@@ -121,7 +124,7 @@ def _letterhead(
     lines = settings.address_lines() if settings else []
     text = [Paragraph(escape(name), st["hospital"])]
     text += [Paragraph(escape(line), st["address"]) for line in lines]
-    logo = _logo(settings)
+    logo = _logo(settings) or _profile_logo(doc)
     if logo is None:
         return [*text, Spacer(1, 4 * mm)]
     table = Table([[text, logo]], colWidths=[130 * mm, 44 * mm])
@@ -142,6 +145,37 @@ def _logo(settings: DeliverySettings | None) -> Image | None:
         return None
     scale = min(40 * mm / width, 20 * mm / height)
     return Image(io.BytesIO(bytes(settings.logo)), width * scale, height * scale)
+
+
+def _profile_logo(doc: Document) -> Image | None:
+    """The logo of the hospital's details (tenants/onboarding), when delivery has none."""
+    from tenants.onboarding.models import HospitalProfile
+    from tenants.onboarding.services import read_logo
+
+    profile = (
+        HospitalProfile.objects.filter(tenant_id=doc.tenant.pk).first() if doc.tenant else None
+    )
+    try:
+        data = read_logo(profile) if profile else None
+        if not data:
+            return None
+        width, height = ImageReader(io.BytesIO(data)).getSize()
+    except Exception:  # noqa: BLE001 - a bad logo must not stop the report going out
+        log.warning("hospital logo of tenant %s cannot be read; left out", profile.tenant_id)  # type: ignore[union-attr]
+        return None
+    scale = min(40 * mm / width, 20 * mm / height)
+    return Image(io.BytesIO(data), width * scale, height * scale)
+
+
+def _profile_footer(doc: Document) -> str:
+    from tenants.onboarding.models import HospitalProfile
+
+    if doc.tenant is None:
+        return ""
+    footers = HospitalProfile.objects.filter(tenant_id=doc.tenant.pk).values_list(
+        "report_footer", flat=True
+    )
+    return next(iter(footers), "")
 
 
 def _banner(doc: Document, st: dict[str, ParagraphStyle]) -> Table:
