@@ -396,6 +396,8 @@ ACTIONS = {
     "reports:collab:consult-action": "accept",
 }
 ADMIN_VALUES = {"object_id": "1", "app_label": "tenants", "id": "1", "content_type_id": "1"}
+# Per admin app: ids of real objects the world makes (filled by the ``world`` fixture).
+ADMIN_OBJECTS: dict[str, dict[str, str]] = {}
 
 
 @dataclass
@@ -419,6 +421,12 @@ def world(reading: Any) -> World:  # noqa: F811 - the fixture imported above
     zoe = User.objects.create_user("zoe", password=reading.password)
     services.add_membership(user=zoe, tenant=third, role=Role.TENANT_ADMIN)
     root = User.objects.create_superuser("root", password=reading.password)
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for app, device_model in (("otp_totp", TOTPDevice), ("otp_static", StaticDevice)):
+        device = device_model.objects.create(user=root, name="walk", confirmed=False)
+        ADMIN_OBJECTS[app] = dict.fromkeys(("object_id", "id", "pk"), str(device.pk))
     rita = User.objects.create_user("rita", password=reading.password, person_name="REFERRER^RITA")
     services.add_membership(user=rita, tenant=people.demo, role=Role.REFERRING_PHYSICIAN)
     tom = User.objects.create_user("tom", password=reading.password)
@@ -492,12 +500,13 @@ def url_of(route: Route, fill: Fill) -> str:
     from django.urls import NoReverseMatch, reverse
 
     if route.template.startswith("admin/"):
+        # Admin pages name objects by id; a device's own pages (django-otp's QR code) need a
+        # device that exists, whatever ids earlier tests used.
+        values = {**ADMIN_VALUES, **ADMIN_OBJECTS.get(route.template.split("/")[1], {})}
         if not route.key.startswith("admin:"):
-            return "/" + route.template.replace("<path:object_id>", "1")
+            return "/" + route.template.replace("<path:object_id>", values["object_id"])
         try:
-            return reverse(
-                route.key, kwargs={p: ADMIN_VALUES.get(p, "1") for p in route.parameters}
-            )
+            return reverse(route.key, kwargs={p: values.get(p, "1") for p in route.parameters})
         except NoReverseMatch:
             return ""
     overrides = {"action": ACTIONS[route.key]} if route.key in ACTIONS else {}
