@@ -28,6 +28,7 @@ from tenants.models import (
     Tenant,
     User,
 )
+from tenants.services import register_destination
 
 
 def record_change(tenant: Tenant, actor: audit.Actor, settings: str, **detail: Any) -> None:
@@ -170,26 +171,13 @@ def set_pacs(
 
 @transaction.atomic
 def save_destination(
-    *,
-    tenant: Tenant,
-    actor: audit.Actor,
-    node: DicomDestination | None,
-    ae_title: str,
-    host: str,
-    port: int,
-    description: str = "",
-    enabled: bool = True,
+    *, tenant: Tenant, actor: audit.Actor, node: DicomDestination | None, **values: Any
 ) -> DicomDestination:
-    values = {
-        "ae_title": ae_title,
-        "host": host,
-        "port": port,
-        "description": description,
-        "enabled": enabled,
-    }
+    """Add a C-MOVE destination (``node`` None) or change one: ae_title, host, port,
+    description, enabled."""
     if node is None:
-        node = DicomDestination.objects.create(tenant=tenant, **values)
-        record_change(tenant, actor, "destinations", fields=["move_destinations"], added=ae_title)
+        node = register_destination(tenant=tenant, **values)
+        record_change(tenant, actor, "destinations", fields=["move_destinations"], added=str(node))
         return node
     changed = _node_changes(node, values)
     if changed:

@@ -7,6 +7,7 @@ of the URL; bad input re-renders the page with the form's errors (400) and chang
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
@@ -62,7 +63,10 @@ def _row(model: type[Any], tenant: Tenant, value: str | None) -> Any:
     return row
 
 
-def _caller_form(tenant: Tenant, rule: AllowedCaller, data: Any = None) -> CallerForm:
+def _caller_form(tenant: Tenant, rule: AllowedCaller | None, data: Any = None) -> CallerForm:
+    """The form of one rule (prefix c<id>), or of a new one (prefix new)."""
+    if rule is None:
+        return CallerForm(data, tenant=tenant, prefix="new")
     initial = {"ae_title": rule.ae_title, "network": rule.network, "description": rule.description}
     return CallerForm(data, tenant=tenant, instance=rule, initial=initial, prefix=f"c{rule.pk}")
 
@@ -77,6 +81,43 @@ def _scp_address() -> dict[str, Any]:
     }
 
 
+# Forms that failed, by name ("title", "c<rule id>", ...), and "error" for a refusal of the service.
+Failed = dict[str, Any]
+Change = Callable[[HttpRequest, Tenant, Failed], str | None]
+Context = Callable[[Tenant, Failed], dict[str, Any]]
+
+
+def _page(
+    request: HttpRequest, tenant_slug: str, *, change: Change, context: Context, name: str
+) -> HttpResponse:
+    """A settings page: GET shows it; POST makes one change and redirects back, or shows the
+    page again with the failing form's errors (400), having changed nothing."""
+    tenant = _administered(request, tenant_slug)
+    failed: Failed = {}
+    if request.method == "POST":
+        try:
+            done = change(request, tenant, failed)
+        except ValidationError as error:
+            done, failed["error"] = None, " ".join(error.messages)
+        if done is not None:
+            messages.success(request, done)
+            return HttpResponseRedirect(reverse(f"dicomconfig:{name}", args=[tenant.slug]))
+        failed.setdefault("error", None if len(failed) else "Unknown operation.")
+    return render(
+        request,
+        f"dicomconfig/{name}.html",
+        {"tenant": tenant, "error": failed.get("error"), **context(tenant, failed)},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _valid(form: Any, failed: Failed, name: str) -> bool:
+    if form.is_valid():
+        return True
+    failed[name] = form
+    return False
+
+
 # ---------------------------------------------------------------------------------------------
 # The DICOM page
 # ---------------------------------------------------------------------------------------------
@@ -85,37 +126,23 @@ def _scp_address() -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def dicom(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    tenant = _administered(request, tenant_slug)
-    forms: dict[str, Any] = {}
-    if request.method == "POST":
-        done = _dicom_change(request, tenant, forms)
-        if done is not None:
-            messages.success(request, done)
-            return HttpResponseRedirect(reverse("dicomconfig:dicom", args=[tenant.slug]))
-    titles = list(CalledAETitle.objects.filter(tenant=tenant).order_by("ae_title"))
-    rules = list(AllowedCaller.objects.filter(tenant=tenant).order_by("ae_title", "network"))
+    return _page(request, tenant_slug, change=_dicom_change, context=_dicom_context, name="dicom")
+
+
+def _dicom_context(tenant: Tenant, failed: Failed) -> dict[str, Any]:
+    rules = AllowedCaller.objects.filter(tenant=tenant).order_by("ae_title", "network")
     pacs = services.pacs_of(tenant)
-    context = {
-        "tenant": tenant,
-        "titles": titles,
+    return {
+        "titles": list(CalledAETitle.objects.filter(tenant=tenant).order_by("ae_title")),
         "scp": _scp_address(),
-        "title_form": forms.get("title") or CalledAETitleForm(),
-        "callers": [
-            (rule, forms.get(f"c{rule.pk}") or _caller_form(tenant, rule)) for rule in rules
-        ],
-        "caller_form": forms.get("caller") or CallerForm(tenant=tenant, prefix="new"),
+        "title_form": failed.get("title") or CalledAETitleForm(),
+        "callers": [(r, failed.get(f"c{r.pk}") or _caller_form(tenant, r)) for r in rules],
+        "caller_form": failed.get("new") or _caller_form(tenant, None),
         "pacs": pacs,
-        "pacs_form": forms.get("pacs")
+        "pacs_form": failed.get("pacs")
         or PacsForm(tenant=tenant, instance=pacs, initial=_node(pacs)),
         "panel": status.panel(tenant),
-        "error": forms.get("error"),
     }
-    return render(
-        request,
-        "dicomconfig/dicom.html",
-        context,
-        status=400 if request.method == "POST" else 200,
-    )
 
 
 def _node(node: DicomDestination | None) -> dict[str, Any]:
@@ -124,51 +151,36 @@ def _node(node: DicomDestination | None) -> dict[str, Any]:
     return {"ae_title": node.ae_title, "host": node.host, "port": node.port}
 
 
-def _dicom_change(request: HttpRequest, tenant: Tenant, forms: dict[str, Any]) -> str | None:
-    """Carry out the posted change; its message, or None with the failing form in ``forms``."""
+def _dicom_change(request: HttpRequest, tenant: Tenant, failed: Failed) -> str | None:
+    """Carry out the posted change: its message, or None with the failing form in ``failed``."""
     op, post, actor = request.POST.get("op", ""), request.POST, _actor(request)
-    try:
-        if op == "add-title":
-            title_form = CalledAETitleForm(post)
-            if not title_form.is_valid():
-                forms["title"] = title_form
-                return None
-            row = services.add_called_ae_title(
-                tenant=tenant, actor=actor, ae_title=title_form.cleaned_data["ae_title"]
-            )
-            return f"Called AE title {row.ae_title} added."
-        if op == "remove-title":
-            row = _row(CalledAETitle, tenant, post.get("id"))
-            services.remove_called_ae_title(tenant=tenant, actor=actor, row=row)
-            return f"Called AE title {row.ae_title} removed."
-        if op in ("add-caller", "edit-caller"):
-            rule = _row(AllowedCaller, tenant, post.get("id")) if op == "edit-caller" else None
-            form = (
-                _caller_form(tenant, rule, post)
-                if rule
-                else CallerForm(post, tenant=tenant, prefix="new")
-            )
-            if not form.is_valid():
-                forms[f"c{rule.pk}" if rule else "caller"] = form
-                return None
-            saved = services.save_caller(tenant=tenant, actor=actor, rule=rule, **form.cleaned_data)
-            return f"Allowed caller {saved} saved; it applies to the next association."
-        if op == "remove-caller":
-            rule = _row(AllowedCaller, tenant, post.get("id"))
-            services.remove_caller(tenant=tenant, actor=actor, rule=rule)
-            return f"Allowed caller {rule} removed; it applies to the next association."
-        if op == "pacs":
-            pacs = services.pacs_of(tenant)
-            pacs_form = PacsForm(post, tenant=tenant, instance=pacs)
-            if not pacs_form.is_valid():
-                forms["pacs"] = pacs_form
-                return None
-            node = services.set_pacs(tenant=tenant, actor=actor, **pacs_form.cleaned_data)
-            return f"PACS saved: {node}."
-    except ValidationError as error:
-        forms["error"] = " ".join(error.messages)
-        return None
-    forms["error"] = "Unknown operation."
+    if op == "add-title":
+        title_form = CalledAETitleForm(post)
+        if not _valid(title_form, failed, "title"):
+            return None
+        row = services.add_called_ae_title(tenant=tenant, actor=actor, **title_form.cleaned_data)
+        return f"Called AE title {row.ae_title} added."
+    if op == "remove-title":
+        row = _row(CalledAETitle, tenant, post.get("id"))
+        services.remove_called_ae_title(tenant=tenant, actor=actor, row=row)
+        return f"Called AE title {row.ae_title} removed."
+    if op in ("add-caller", "edit-caller"):
+        rule = _row(AllowedCaller, tenant, post.get("id")) if op == "edit-caller" else None
+        form = _caller_form(tenant, rule, post)
+        if not _valid(form, failed, str(form.prefix)):
+            return None
+        saved = services.save_caller(tenant=tenant, actor=actor, rule=rule, **form.cleaned_data)
+        return f"Allowed caller {saved} saved; it applies to the next association."
+    if op == "remove-caller":
+        rule = _row(AllowedCaller, tenant, post.get("id"))
+        services.remove_caller(tenant=tenant, actor=actor, rule=rule)
+        return f"Allowed caller {rule} removed; it applies to the next association."
+    if op == "pacs":
+        pacs_form = PacsForm(post, tenant=tenant, instance=services.pacs_of(tenant))
+        if not _valid(pacs_form, failed, "pacs"):
+            return None
+        node = services.set_pacs(tenant=tenant, actor=actor, **pacs_form.cleaned_data)
+        return f"PACS saved: {node}."
     return None
 
 
@@ -217,7 +229,12 @@ def echo_test(request: HttpRequest, tenant_slug: str, destination_id: int) -> Ht
 # ---------------------------------------------------------------------------------------------
 
 
-def _destination_form(tenant: Tenant, node: DicomDestination, data: Any = None) -> DestinationForm:
+def _destination_form(
+    tenant: Tenant, node: DicomDestination | None, data: Any = None
+) -> DestinationForm:
+    """The form of one destination (prefix d<id>), or of a new one (prefix new)."""
+    if node is None:
+        return DestinationForm(data, tenant=tenant, prefix="new", initial={"enabled": True})
     initial = {**_node(node), "description": node.description, "enabled": node.enabled}
     return DestinationForm(
         data, tenant=tenant, instance=node, initial=initial, prefix=f"d{node.pk}"
@@ -227,57 +244,38 @@ def _destination_form(tenant: Tenant, node: DicomDestination, data: Any = None) 
 @login_required
 @require_http_methods(["GET", "POST"])
 def destinations(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    tenant = _administered(request, tenant_slug)
-    forms: dict[str, Any] = {}
-    if request.method == "POST":
-        done = _destination_change(request, tenant, forms)
-        if done is not None:
-            messages.success(request, done)
-            return HttpResponseRedirect(reverse("dicomconfig:destinations", args=[tenant.slug]))
-    nodes = list(DicomDestination.objects.filter(tenant=tenant).order_by("ae_title"))
-    pacs = services.pacs_of(tenant)
-    context = {
-        "tenant": tenant,
-        "pacs": pacs,
-        "rows": [
-            (node, forms.get(f"d{node.pk}") or _destination_form(tenant, node)) for node in nodes
-        ],
-        "new_form": forms.get("new")
-        or DestinationForm(tenant=tenant, prefix="new", initial={"enabled": True}),
-        "delivery": services.delivery_summary(tenant),
-        "error": forms.get("error"),
-    }
-    return render(
+    return _page(
         request,
-        "dicomconfig/destinations.html",
-        context,
-        status=400 if request.method == "POST" else 200,
+        tenant_slug,
+        change=_destination_change,
+        context=_destinations_context,
+        name="destinations",
     )
 
 
-def _destination_change(request: HttpRequest, tenant: Tenant, forms: dict[str, Any]) -> str | None:
+def _destinations_context(tenant: Tenant, failed: Failed) -> dict[str, Any]:
+    nodes = DicomDestination.objects.filter(tenant=tenant).order_by("ae_title")
+    return {
+        "pacs": services.pacs_of(tenant),
+        "rows": [(n, failed.get(f"d{n.pk}") or _destination_form(tenant, n)) for n in nodes],
+        "new_form": failed.get("new") or _destination_form(tenant, None),
+        "delivery": services.delivery_summary(tenant),
+    }
+
+
+def _destination_change(request: HttpRequest, tenant: Tenant, failed: Failed) -> str | None:
     op, post, actor = request.POST.get("op", ""), request.POST, _actor(request)
-    try:
-        if op in ("add", "edit"):
-            node = _row(DicomDestination, tenant, post.get("id")) if op == "edit" else None
-            form = (
-                _destination_form(tenant, node, post)
-                if node
-                else DestinationForm(post, tenant=tenant, prefix="new")
-            )
-            if not form.is_valid():
-                forms[f"d{node.pk}" if node else "new"] = form
-                return None
-            saved = services.save_destination(
-                tenant=tenant, actor=actor, node=node, **form.cleaned_data
-            )
-            return f"Destination {saved} saved."
-        if op == "remove":
-            node = _row(DicomDestination, tenant, post.get("id"))
-            services.remove_destination(tenant=tenant, actor=actor, node=node)
-            return f"Destination {node.ae_title} removed."
-    except ValidationError as error:
-        forms["error"] = " ".join(error.messages)
-        return None
-    forms["error"] = "Unknown operation."
+    if op in ("add", "edit"):
+        node = _row(DicomDestination, tenant, post.get("id")) if op == "edit" else None
+        form = _destination_form(tenant, node, post)
+        if not _valid(form, failed, str(form.prefix)):
+            return None
+        saved = services.save_destination(
+            tenant=tenant, actor=actor, node=node, **form.cleaned_data
+        )
+        return f"Destination {saved} saved."
+    if op == "remove":
+        node = _row(DicomDestination, tenant, post.get("id"))
+        services.remove_destination(tenant=tenant, actor=actor, node=node)
+        return f"Destination {node.ae_title} removed."
     return None
