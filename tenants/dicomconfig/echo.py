@@ -91,6 +91,9 @@ def _echo(destination: DicomDestination, calling_ae_title: str) -> EchoResult:
     ae.network_timeout = STEP_TIMEOUT
     started = time.monotonic()
     assoc = ae.associate(address, destination.port, ae_title=destination.ae_title)
+    # pynetdicom aborts on its own ACSE timeout too: a peer that stayed silent until then
+    # timed out; one that ended it sooner aborted it (or spoke something other than DICOM).
+    silent = time.monotonic() - started >= STEP_TIMEOUT
     if assoc.is_rejected:
         answer = assoc.acceptor.primitive
         source = getattr(answer, "result_source", None)
@@ -98,11 +101,18 @@ def _echo(destination: DicomDestination, calling_ae_title: str) -> EchoResult:
         reasons = _USER_REASONS if source == 1 else _PROVIDER_REASONS
         words = reasons.get(reason or 0, f"reason {reason}")
         return EchoResult(False, "rejected", f"Association rejected: {words}.")
-    if assoc.is_aborted:
-        return EchoResult(False, "aborted", f"{where} aborted the association.")
+    if assoc.is_aborted and not silent:
+        return EchoResult(
+            False,
+            "aborted",
+            f"Aborted: {where} answered, but aborted the association (is it a DICOM node?).",
+        )
     if not assoc.is_established:
         return EchoResult(
-            False, "timeout", f"Timed out: {where} did not answer the association request."
+            False,
+            "timeout",
+            f"Timed out: {where} accepted the connection but did not answer the association "
+            f"request within {STEP_TIMEOUT:g} s.",
         )
     try:
         status = assoc.send_c_echo()

@@ -89,3 +89,17 @@ def test_without_htmx_the_result_comes_back_as_a_message_on_the_page(alice, peop
     )
     assert page.redirect_chain[-1][0] == "/t/demo-hospital/setup/destinations/"
     assert "Refused: nothing accepts connections" in page.content.decode()
+
+
+def test_a_peer_that_accepts_the_connection_but_never_answers_timed_out(alice, people):
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel accepts the connection; nobody ever reads it
+        node = services.register_destination(
+            tenant=people.demo, ae_title="SILENT", host="127.0.0.1", port=silent.getsockname()[1]
+        )
+        text = _echo(alice, node.pk)[1]
+    assert "Timed out: 127.0.0.1:" in text and "did not answer the association request" in text
+    assert AuditEvent.objects.get(action=AuditAction.ECHO_TEST).detail["result"] == "timeout"
