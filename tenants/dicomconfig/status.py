@@ -121,6 +121,7 @@ def panel(tenant: Tenant, *, now: datetime | None = None) -> Panel:
             action=AuditAction.ASSOCIATION_REJECTED,
             occurred_at__gt=now - timedelta(hours=24),
         )
+        .order_by()
         .values("detail__reason")
         .annotate(n=Count("id"))
     )
