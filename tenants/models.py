@@ -171,6 +171,36 @@ class DicomDestination(models.Model):
         return f"{self.ae_title} at {self.host}:{self.port}"
 
 
+class AssociationStatus(models.Model):
+    """The last association each calling AE title opened to this tenant, for the DICOM page.
+
+    The SCP writes one row per (tenant, calling AE title) with an upsert as it accepts or rejects
+    an association, so "when did the CT last call, from where, and was it let in" is one read of
+    a handful of rows however much the modalities send. The audit log stays the record (every
+    association is an audit row too); this is only its latest state per peer.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    calling_ae_title = models.CharField(max_length=16, blank=True)
+    called_ae_title = models.CharField(max_length=16, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    accepted = models.BooleanField()
+    # Why it was rejected, as a code of tenants/dicomconfig/status.py (REASONS); blank if accepted.
+    reason = models.CharField(max_length=32, blank=True)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "calling_ae_title"], name="association_status_unique_peer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calling_ae_title or 'no AE'} {'accepted' if self.accepted else 'rejected'}"
+
+
 class ReadingGroup(models.Model):
     """An organisation of radiologists that reads for one or more tenants under agreements."""
 
@@ -548,6 +578,14 @@ class AuditEvent(models.Model):
             models.Index(fields=["tenant", "patient_ref"], name="audit_tenant_patient"),
             # The sealing step reads only the rows still waiting for it.
             models.Index(fields=["tenant", "id"], name="audit_unsealed", condition=Q(hash="")),
+            # The DICOM page counts a tenant's rejected associations of the last day, and the
+            # platform's usage page those to unknown AE titles (tenant null): rare rows, found
+            # without reading the rest of the log.
+            models.Index(
+                fields=["tenant", "occurred_at"],
+                name="audit_rejected_associations",
+                condition=Q(action="dimse.association.rejected"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "seq"], name="audit_unique_tenant_seq"),

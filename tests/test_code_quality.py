@@ -81,6 +81,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "study ids of series just read with tenant=tenant in the same function",
     ("studies/services.py", "sweep_ready_studies", "Study"):
         "system sweep over every tenant: a conditional UPDATE by the pk it just listed",
+    ("tenants/dicomconfig/forms.py", "CalledAETitleForm.clean_ae_title", "CalledAETitle"):
+        "a called AE title is unique platform-wide: checked across tenants, answers only yes/no",
     ("tenants/management/commands/seed_demo.py", "Command.handle", "CalledAETitle"):
         "AE titles are unique across tenants: the demo checks none is taken",
     ("worklists/eligibility.py", "_load", "Privilege"):

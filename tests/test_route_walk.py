@@ -363,6 +363,12 @@ RULES: dict[str, Rule] = {
     "onboarding:group-members": rule(group_admin=OK, writers=("group_admin",)),
     # -- end onboarding --
     # -- DICOM set-up (tenants/dicomconfig) --
+    # The hospital's admin alone; changes are POSTs of the same pages.
+    "dicomconfig:dicom": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    "dicomconfig:dicom-status": hospital_admin(),
+    "dicomconfig:destinations": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    # The connection test C-ECHOes a registered node (walked with a port nothing listens on).
+    "dicomconfig:echo": action(("tenant_admin",)),
     # -- end dicomconfig --
     # -- Group administration and agreements (worklists/groupadmin), retention --
     # -- end groupadmin --
@@ -483,6 +489,13 @@ def world(reading: Any) -> World:  # noqa: F811 - the fixture imported above
     give_logo(people.demo)
     give_logo(third)
     # -- fills of dicomconfig --
+    from tests.conftest import free_port
+
+    for fill, hospital in ((related, people.demo), (unrelated, third)):
+        node = services.register_destination(
+            tenant=hospital, ae_title="WALKPACS", host="127.0.0.1", port=free_port()
+        )
+        fill.values["destination_id"] = str(node.pk)
     # -- fills of groupadmin --
     # -- fills of deid --
     # -- fills of usage --

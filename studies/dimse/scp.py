@@ -21,6 +21,7 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tenants import audit, rls
+from tenants.dicomconfig.status import note_association
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import caller_rules, tenant_for_called_ae
 
@@ -109,6 +110,14 @@ def handle_requested(event: Any) -> None:
             outcome=Outcome.FAILURE,
             detail={"reason": reason},
         )
+        if tenant is not None:
+            note_association(
+                tenant=tenant,
+                calling_ae_title=calling,
+                called_ae_title=called,
+                address=address,
+                audit_reason=reason,
+            )
         log.info(
             "association rejected: called=%s calling=%s from=%s reason=%d",
             called,
@@ -128,6 +137,13 @@ def handle_requested(event: Any) -> None:
             outcome=Outcome.FAILURE,
             detail={"reason": "local-limit-exceeded"},
         )
+        note_association(
+            tenant=tenant,
+            calling_ae_title=calling,
+            called_ae_title=called,
+            address=address,
+            audit_reason="local-limit-exceeded",
+        )
         _reject(assoc, 0x02, 0x03, 0x02)  # rejected-transient, provider, local limit exceeded
         return
     # From here on this association's connection sees only its tenant's rows (tenants/rls.py).
@@ -138,6 +154,13 @@ def handle_requested(event: Any) -> None:
     # Answer with the title that was called, whichever of the tenant's titles it is.
     assoc.acceptor.ae_title = called
     audit.record(action=AuditAction.ASSOCIATION_ACCEPTED, actor=actor, tenant=tenant)
+    note_association(
+        tenant=tenant,
+        calling_ae_title=calling,
+        called_ae_title=called,
+        address=address,
+        audit_reason=None,
+    )
 
 
 def handle_echo(event: Any) -> int:
