@@ -459,6 +459,9 @@ CELERY_BEAT_SCHEDULE = {
 SKYLIGHT: dict[str, Any] = {
     "SCP_HOST": env_str("SKYLIGHT_SCP_HOST", "127.0.0.1"),
     "SCP_PORT": env_int("SKYLIGHT_SCP_PORT", 11112, minimum=1, maximum=65535),
+    # The host name modalities are told to send to (the set-up wizard's DICOM page); the
+    # listening address when unset.
+    "SCP_PUBLIC_HOST": env_str("SKYLIGHT_SCP_PUBLIC_HOST", ""),
     "SCP_MAX_ASSOCIATIONS": env_int("SKYLIGHT_SCP_MAX_ASSOCIATIONS", 32, minimum=1),
     "SCP_MAX_PDU": env_int("SKYLIGHT_SCP_MAX_PDU", 1048576, minimum=0),
     # DICOM TLS (studies/dimse/tls.py): a second listener, off unless a port is given (2762 is

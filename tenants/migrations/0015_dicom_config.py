@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0013_admin_audit_actions'),
+        ('tenants', '0014_onboarding'),
     ]
 
     operations = [
