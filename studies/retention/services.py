@@ -23,7 +23,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from tenants import audit
-from tenants.models import AuditAction
+from tenants.models import AuditAction, Tenant
 
 from ..models import Instance, Patient, Receipt, Series, Study
 from ..storage import derived_key, object_store
@@ -181,10 +181,12 @@ def apply_retention(*, now: datetime | None = None) -> dict[str, int]:
     """Finish interrupted purges, then purge every hospital's due studies. Safe to run twice:
     a purged study is no longer there to be found."""
     now = now or timezone.now()
-    finished = sum(
-        delete_objects(ledger)
-        for ledger in PurgedStudy.objects.filter(objects_deleted_at__isnull=True).order_by("id")
-    )
+    finished = 0
+    for tenant_id in Tenant.objects.values_list("id", flat=True):
+        for ledger in PurgedStudy.objects.filter(
+            tenant_id=tenant_id, objects_deleted_at__isnull=True
+        ).order_by("id"):
+            finished += delete_objects(ledger)
     purged = kept = 0
     for policy in RetentionPolicy.objects.filter(tenant__is_active=True).select_related("tenant"):
         for study, days in policies.due(policy, now):
