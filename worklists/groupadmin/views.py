@@ -165,15 +165,15 @@ def group_credentials(request: HttpRequest, group_slug: str) -> HttpResponse:
             obj = credentials.manageable(group, kind).filter(pk=_int(edit_id)).first()
         initial = credentials.initial_of(obj) if obj else None
         forms_[kind] = form_class(group=group, today=today, instance=obj, initial=initial)
-    members = []
-    for user in radiologists(group):
-        rows = []
-        for kind in ("licence", "privilege"):
-            qs = credentials.manageable(group, kind).filter(user=user).order_by("valid_from", "id")
-            if kind == "privilege":
-                qs = qs.select_related("tenant")
-            rows += [(kind, c, credentials.status_of(c, today)) for c in qs]
-        members.append((user, rows))
+    # Two queries for every member's credentials, however many members.
+    held: dict[int, list[Any]] = {}
+    for kind in ("licence", "privilege"):
+        qs = credentials.manageable(group, kind).order_by("valid_from", "id")
+        if kind == "privilege":
+            qs = qs.select_related("tenant")
+        for c in qs:
+            held.setdefault(c.user_id, []).append((kind, c, credentials.status_of(c, today)))
+    members = [(user, held.get(user.pk, [])) for user in radiologists(group)]
     return render(
         request,
         "groupadmin/credentials.html",

@@ -215,3 +215,27 @@ def test_the_group_admin_reads_the_groups_agreements_with_their_sla(reading, log
     page = login(reading.grace).get(GROUP + "agreements/").content.decode()
     assert "Demo Hospital" in page and "45 min (agreed)" in page and "CT, MR" in page
     assert "<form" not in page.split("<table")[1]  # read-only
+
+
+def _page_queries(login: Any, user: Any, path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_credentials_page_costs_the_same_queries_for_more_members(reading, login):
+    before = _page_queries(login, reading.grace, GROUP + "credentials/")
+    for n in range(4):
+        user = User.objects.create_user(f"reader{n}", password=reading.password)
+        tenant_services.add_membership(user=user, group=reading.people.group, role=Role.RADIOLOGIST)
+        Licence.objects.create(
+            user=user, jurisdiction="US-CA", number=f"R{n}", valid_from=date(2020, 1, 1)
+        )
+        Privilege.objects.create(
+            user=user, tenant=reading.people.demo, modalities=["CT"], valid_from=date(2020, 1, 1)
+        )
+    assert _page_queries(login, reading.grace, GROUP + "credentials/") == before
