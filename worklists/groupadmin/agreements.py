@@ -218,6 +218,21 @@ def end_agreement(
     return agreement
 
 
+def initial_of(agreement: ReadingAgreement) -> dict[str, Any]:
+    """The page's form, filled with an agreement's current terms (to change some of them)."""
+    terms = _terms(agreement)
+    data: dict[str, Any] = {
+        "group": agreement.group.slug,
+        "modalities": ", ".join(agreement.modalities),
+        "subspecialties": ", ".join(agreement.subspecialties),
+        "priorities": list(agreement.priority_codes),
+    }
+    if terms is not None:
+        data.update(active_from=terms.active_from, active_to=terms.active_to)
+        data.update({f"sla_{code}": minutes for code, minutes in terms.sla_minutes.items()})
+    return data
+
+
 def agreements_of_tenant(tenant: Tenant) -> list[ReadingAgreement]:
     return list(
         ReadingAgreement.objects.filter(tenant=tenant)

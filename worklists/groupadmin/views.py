@@ -41,7 +41,11 @@ def _int(value: Any) -> int | None:
 @require_http_methods(["GET", "POST"])
 def hospital_agreements(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     tenant = tenant_for_admin(request.user, tenant_slug)
-    form = agreements.AgreementForm(tenant=tenant)
+    editing = ReadingAgreement.objects.filter(
+        tenant=tenant, group__slug=request.GET.get("edit", "")
+    ).first()
+    initial = agreements.initial_of(editing) if editing else None
+    form = agreements.AgreementForm(tenant=tenant, initial=initial)
     status = 200
     if request.method == "POST":
         if request.POST.get("action") == "end":

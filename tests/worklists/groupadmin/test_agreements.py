@@ -83,6 +83,10 @@ def test_a_contracted_group_sees_the_hospitals_new_study_with_the_agreements_sla
 
     page = login(reading.people.alice).get(URL)
     assert b"Night Readers" in page.content and b"90 min (agreed)" in page.content
+    # "Change" fills the form with the agreement's terms.
+    form = login(reading.people.alice).get(URL + "?edit=night-readers").context["form"]
+    assert form.initial["modalities"] == "CT" and form.initial["sla_routine"] == 90
+    assert sorted(form.initial["priorities"]) == ["routine", "stat"]
 
 
 @pytest.mark.parametrize(
