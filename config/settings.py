@@ -450,7 +450,16 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "reports.delivery.tasks.sweep_deliveries", "schedule": 60.0},
     # New audit rows are linked into their tenant's hash chain (tenants/audit.py).
     "seal-audit-log": {"task": "tenants.tasks.seal_audit_log", "schedule": AUDIT_SEAL_SECONDS},
+    # Licences and privileges ending in 30 and 7 days: one mail each (worklists/groupadmin).
+    "remind-expiring-credentials": {
+        "task": "worklists.groupadmin.tasks.remind_expiring_credentials",
+        "schedule": 3600.0,
+    },
+    # Studies past their hospital's retention policy are purged (studies/retention).
+    "apply-retention": {"task": "studies.retention.tasks.apply_retention", "schedule": 3600.0},
 }
+# Task modules that autodiscovery (``<app>.tasks``) does not find.
+CELERY_IMPORTS = ("worklists.groupadmin.tasks", "studies.retention.tasks")
 
 # ---------------------------------------------------------------------------------------------
 # Skylight behaviour

@@ -337,4 +337,5 @@ class SeriesDerived(models.Model):
 
 
 # Share links live in their own package (studies/sharing/); their models are this app's.
+from .retention.models import *  # noqa: E402, F403
 from .sharing.models import *  # noqa: E402, F403

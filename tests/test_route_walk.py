@@ -371,6 +371,15 @@ RULES: dict[str, Rule] = {
     "dicomconfig:echo": action(("tenant_admin",)),
     # -- end dicomconfig --
     # -- Group administration and agreements (worklists/groupadmin), retention --
+    # The hospital contracts reading groups and sets its retention: its admins only.
+    "groupadmin:hospital-agreements": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    "retention:settings": rule(tenant_admin=OK, writers=("tenant_admin",)),
+    # A reading group's pages: its group admins only (grace of demo-readers; third-readers is
+    # zoe's, so grace gets 404 there). The hospitals' admins see their own agreements page.
+    "groupadmin:home": rule(group_admin=OK),
+    "groupadmin:credentials": rule(group_admin=OK, writers=("group_admin",)),
+    "groupadmin:shifts": rule(group_admin=OK, writers=("group_admin",)),
+    "groupadmin:agreements": rule(group_admin=OK),
     # -- end groupadmin --
     # -- De-identification (studies/deid) and share-link settings --
     # -- end deid --

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.utils import timezone
 
@@ -92,7 +93,9 @@ def _load(user: User) -> _Sources:
             group__is_active=True,
             group__memberships__user=user,
             group__memberships__role=Role.RADIOLOGIST,
-        ).distinct()
+        )
+        .select_related("terms")
+        .distinct()
     )
     sources.privileges = list(Privilege.objects.filter(user=user))
     sources.licences = list(Licence.objects.filter(user=user))
@@ -113,6 +116,15 @@ def _licensed(sources: _Sources, tenant_id: int, day: date) -> bool:
     )
 
 
+def _in_force(agreement: ReadingAgreement, day: date) -> bool:
+    """An agreement's period (worklists.AgreementTerms), when it has one, includes ``day``."""
+    try:
+        terms = agreement.terms
+    except ObjectDoesNotExist:
+        return True
+    return bool(terms.in_force_on(day))
+
+
 def coverage(user: User, day: date | None = None) -> list[Clause]:
     """Every clause under which ``user`` may read, on ``day`` (today by default)."""
     day = day or timezone.localdate()
@@ -122,6 +134,8 @@ def coverage(user: User, day: date | None = None) -> list[Clause]:
     for tenant_id in sources.tenant_roles:
         terms[tenant_id].append((ALL, ALL, ALL))
     for agreement in sources.agreements:
+        if not _in_force(agreement, day):
+            continue
         terms[agreement.tenant_id].append(
             (
                 _upper(agreement.modalities) or ALL,

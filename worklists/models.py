@@ -351,3 +351,86 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Group administration (worklists/groupadmin): agreement terms, shifts, credential reminders
+# ---------------------------------------------------------------------------------------------
+
+
+class AgreementTerms(models.Model):
+    """What a hospital contracted with a reading group beyond coverage: the SLA minutes per
+    priority class (overriding the class's default for this hospital's items) and the period.
+
+    Kept beside ``tenants.ReadingAgreement`` rather than on it so that the worklist owns its SLA
+    rules; one row per agreement, made when a hospital admin saves the agreement."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    agreement = models.OneToOneField(
+        "tenants.ReadingAgreement", on_delete=models.CASCADE, related_name="terms"
+    )
+    # {"stat": 30, "routine": 1440}: minutes by priority code; a code absent keeps its default.
+    sla_minutes = models.JSONField(default=dict, blank=True)
+    active_from = models.DateField(null=True, blank=True)
+    active_to = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "agreement terms"
+
+    def __str__(self) -> str:
+        return f"terms of agreement {self.agreement_id}"
+
+    def in_force_on(self, day: date) -> bool:
+        return _valid_on(self.active_from, self.active_to, day)
+
+
+class Shift(models.Model):
+    """A radiologist of a reading group is on duty from ``starts_at`` to ``ends_at``. Once a
+    group has shifts, auto-assignment offers its items only to members on shift."""
+
+    group = models.ForeignKey(ReadingGroup, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["group", "ends_at"], name="shift_group_end")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"shift {self.pk} of {self.user}"
+
+    def is_on(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+class CredentialReminder(models.Model):
+    """A reminder sent for one credential, one threshold and one end date: the record that makes
+    the reminder job send each one once (a renewed credential gets reminders for its new date)."""
+
+    kind = models.CharField(max_length=16)  # "licence" or "privilege"
+    credential_id = models.BigIntegerField()
+    days_before = models.PositiveSmallIntegerField()
+    valid_to = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "credential_id", "days_before", "valid_to"],
+                name="reminder_unique_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.days_before}-day reminder of {self.kind} {self.credential_id}"

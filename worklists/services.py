@@ -138,6 +138,8 @@ def ensure_item(study_id: int, *, now: datetime | None = None) -> Ensured | None
     subspecialty, code = classify(tenant, study)
     priority = priority_for(tenant, code)
     arrived = study.first_received_at
+    modality = reading_modality(study.modalities)
+    sla = sla_minutes(tenant.pk, priority, modality, subspecialty, now)
     patient = study.patient
     try:
         with transaction.atomic():
@@ -152,14 +154,14 @@ def ensure_item(study_id: int, *, now: datetime | None = None) -> Ensured | None
                     "patient_name_search": patient.patient_name_search,
                     "patient_identifier": patient.patient_id,
                     "study_description": study.study_description,
-                    "modality": reading_modality(study.modalities),
+                    "modality": modality,
                     "modalities": "\\".join(study.modalities),
                     "body_part": (study.body_parts_examined.strip("\\").split("\\") or [""])[0],
                     "subspecialty": subspecialty,
                     "priority": priority,
                     "priority_rank": priority.rank,
                     "arrived_at": arrived,
-                    "sla_due_at": arrived + timedelta(minutes=priority.sla_minutes),
+                    "sla_due_at": arrived + timedelta(minutes=sla),
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -186,6 +188,23 @@ def ensure_item(study_id: int, *, now: datetime | None = None) -> Ensured | None
         link = StudyLink.objects.select_related("item").get(study=study)
         return Ensured(link.item, False)
     return Ensured(item, created)
+
+
+def sla_minutes(
+    tenant_id: int, priority: PriorityClass, modality: str, subspecialty: str, now: datetime
+) -> int:
+    """The SLA of an item: the shortest a reading agreement in force sets for its class (see
+    worklists/groupadmin/agreements.py), else the class's own."""
+    from .groupadmin.agreements import sla_minutes_for
+
+    contracted = sla_minutes_for(
+        tenant_id=tenant_id,
+        code=priority.code,
+        modality=modality,
+        subspecialty=subspecialty,
+        day=timezone.localdate(now),
+    )
+    return contracted or priority.sla_minutes
 
 
 def ensure_items_for_ready_studies(*, limit: int = 500) -> int:
@@ -737,12 +756,15 @@ def auto_assign(tenant_id: int, *, now: datetime | None = None) -> int:
     )
     if not readers:
         return 0
-    coverage = {u.pk: eligibility.coverage(u, now.date()) for u in readers}
     group_of = dict(
         Membership.objects.filter(
             user__in=readers, group_id__in=list(settings_by_group), role=Role.RADIOLOGIST
         ).values_list("user_id", "group_id")
     )
+    readers = _on_shift(readers, group_of, now)
+    if not readers:
+        return 0
+    coverage = {u.pk: eligibility.coverage(u, now.date()) for u in readers}
     load = dict(
         WorkItem.objects.filter(state__in=OPEN_STATES)
         .filter(Q(assigned_to__in=readers) | Q(holder__in=readers))
@@ -791,6 +813,25 @@ def auto_assign(tenant_id: int, *, now: datetime | None = None) -> int:
     return assigned
 
 
+def _on_shift(readers: list[User], group_of: dict[int, int], now: datetime) -> list[User]:
+    """A group that keeps a roster (any shift at all) has its items offered only to members on
+    shift now; a group without one offers them to every member."""
+    from .models import Shift
+
+    groups = set(group_of.values())
+    rostered = set(
+        Shift.objects.filter(group_id__in=groups).values_list("group_id", flat=True).distinct()
+    )
+    if not rostered:
+        return readers
+    on = set(
+        Shift.objects.filter(
+            group_id__in=rostered, starts_at__lte=now, ends_at__gt=now
+        ).values_list("group_id", "user_id")
+    )
+    return [u for u in readers if group_of[u.pk] not in rostered or (group_of[u.pk], u.pk) in on]
+
+
 def _holds_subspecialty(clauses: list[eligibility.Clause], item: WorkItem) -> bool:
     return any(
         c.subspecialties is not None and item.subspecialty in c.subspecialties
@@ -835,7 +876,12 @@ def set_priority(
     changes: dict[str, Any] = {
         "priority": priority,
         "priority_rank": priority.rank,
-        "sla_due_at": item.arrived_at + timedelta(minutes=priority.sla_minutes),
+        "sla_due_at": item.arrived_at
+        + timedelta(
+            minutes=sla_minutes(
+                item.tenant_id, priority, item.modality, item.subspecialty, timezone.now()
+            )
+        ),
         "version": F("version") + 1,
         "updated_at": timezone.now(),
     }

@@ -1,7 +1,11 @@
 """Routes of retention (full paths from the site root: included at "")."""
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "retention"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("t/<slug:tenant_slug>/setup/retention/", views.settings, name="settings"),
+]
