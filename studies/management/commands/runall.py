@@ -20,12 +20,17 @@ from tenants import audit
 from worklists import services as worklist_services
 
 log = logging.getLogger(__name__)
+HOURLY = 3600.0
 
 
 def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: float) -> None:
     """What Celery beat does in production: the ready sweep, the worklist's housekeeping, the
-    sealing of the audit log and the reconciler."""
+    sealing of the audit log and the reconciler; hourly, credential reminders and retention."""
+    from studies.retention.tasks import apply_retention
+    from worklists.groupadmin.tasks import remind_expiring_credentials
+
     last_reconcile = time.monotonic()
+    last_hourly = time.monotonic() - HOURLY  # once soon after start, then every hour
     while not stop.wait(sweep_every):
         try:
             services.sweep_ready_studies()
@@ -34,6 +39,10 @@ def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: fl
             if time.monotonic() - last_reconcile > reconcile_every:
                 services.reconcile_receipts()
                 last_reconcile = time.monotonic()
+            if time.monotonic() - last_hourly > HOURLY:
+                last_hourly = time.monotonic()
+                remind_expiring_credentials()
+                apply_retention()
         except Exception:  # noqa: BLE001 - keep sweeping; the next turn retries
             log.exception("housekeeping failed")
         finally:
