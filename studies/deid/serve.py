@@ -20,6 +20,7 @@ and nothing de-identified is left in storage after the link ends.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
@@ -92,7 +93,7 @@ _RENDERED = {
 
 def _inner(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
     """The tenants' view without its authentication wrapper (the link was checked already)."""
-    return view.__wrapped__  # type: ignore[attr-defined]
+    return inspect.unwrap(view)
 
 
 def _not_found() -> HttpResponse:

@@ -13,11 +13,12 @@ import datetime
 import json
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -146,6 +147,19 @@ def open_link(request: HttpRequest, share_token: str) -> HttpResponse:
         "download_url": reverse("sharing:download", args=[share_token]),
     }
     return _no_store(render(request, "sharing/open.html", context))
+
+
+def _whole(response: HttpResponseBase) -> HttpResponse:
+    """A streamed answer as one body: studies.dicomweb's wrapper passes on an HttpResponse only.
+    A de-identified link's answers are de-identified in memory anyway."""
+    if isinstance(response, HttpResponse):
+        return response
+    streamed = cast(StreamingHttpResponse, response)
+    chunks = cast(Iterator[bytes], streamed.streaming_content)  # WSGI: never async here
+    whole = HttpResponse(b"".join(chunks), status=response.status_code)
+    for header, value in response.items():
+        whole[header] = value
+    return whole
 
 
 def _burned_in_warning(link: ShareLink, flagged: int) -> str:
@@ -293,7 +307,7 @@ def dicomweb_scope(
     if link.deidentified:  # answered by studies/deid, which de-identifies every byte it sends
         from ..deid import serve
 
-        return serve.answer(request, link, actor)
+        return _whole(serve.answer(request, link, actor))
     return link.tenant, services.study_uids(link), actor
 
 
