@@ -351,6 +351,7 @@ RULES: dict[str, Rule] = {
     # -- Group administration and agreements (worklists/groupadmin), retention --
     # -- end groupadmin --
     # -- De-identification (studies/deid) and share-link settings --
+    "deid:settings": hospital_admin(),
     # -- end deid --
     # -- Usage, health and metrics (tenants/usage) --
     # -- end usage --
