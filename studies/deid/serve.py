@@ -346,25 +346,20 @@ def _originals_of_studies(served: Served, value: str) -> list[str]:
 
 
 def _originals_of_series(served: Served, value: str) -> list[str]:
-    wanted = set(_split(value))
-    return [
-        s.series_instance_uid
-        for s in Series.objects.filter(
-            tenant=served.tenant, study__in=list(served.map.studies().values())
-        ).only("series_instance_uid")
-        if served.map.uid(s.series_instance_uid) in wanted
-    ]
+    return _originals(served, Series, "series_instance_uid", value)
 
 
 def _originals_of_instances(served: Served, value: str) -> list[str]:
+    return _originals(served, Instance, "sop_instance_uid", value)
+
+
+def _originals(served: Served, model: Any, field: str, value: str) -> list[str]:
+    """The link's own UIDs (of ``field`` in ``model``) that map to one of the UIDs in ``value``."""
     wanted = set(_split(value))
-    return [
-        i.sop_instance_uid
-        for i in Instance.objects.filter(
-            tenant=served.tenant, study__in=list(served.map.studies().values())
-        ).only("sop_instance_uid")
-        if served.map.uid(i.sop_instance_uid) in wanted
-    ]
+    rows = model.objects.filter(
+        tenant=served.tenant, study__in=list(served.map.studies().values())
+    ).values_list(field, flat=True)
+    return [uid for uid in rows if served.map.uid(uid) in wanted]
 
 
 # ---------------------------------------------------------------------------------------------

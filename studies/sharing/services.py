@@ -154,41 +154,35 @@ def create_share(
         ShareLinkStudy.objects.bulk_create(
             ShareLinkStudy(tenant=tenant, link=link, study=s) for s in studies
         )
+        created = {
+            "share": link.pk,
+            "event": "share.create",
+            "days": days,
+            "second_factor": second_factor,
+            "download": allow_download,
+            "deidentified": deidentified,
+        }
+        exported = {
+            "share": link.pk,
+            "profile": "PS3.15 E.1.1 basic",
+            "options": link.deid_options,
+            "burned_in": link.deid_burned_in,
+        }
+        events = [(AuditAction.SHARE_CREATE, created)]
+        if deidentified:
+            events.append((AuditAction.DEID_EXPORT, exported))
         audit.record_many(
             audit.build(
-                action=AuditAction.SHARE_CREATE,
+                action=action,
                 actor=actor,
                 tenant=tenant,
                 study_instance_uid=s.study_instance_uid,
                 patient_ref=s.patient_id,
-                detail={
-                    "share": link.pk,
-                    "event": "share.create",
-                    "days": days,
-                    "second_factor": second_factor,
-                    "download": allow_download,
-                    "deidentified": deidentified,
-                },
+                detail=detail,
             )
+            for action, detail in events
             for s in studies
         )
-        if deidentified:
-            audit.record_many(
-                audit.build(
-                    action=AuditAction.DEID_EXPORT,
-                    actor=actor,
-                    tenant=tenant,
-                    study_instance_uid=s.study_instance_uid,
-                    patient_ref=s.patient_id,
-                    detail={
-                        "share": link.pk,
-                        "profile": "PS3.15 E.1.1 basic",
-                        "options": link.deid_options,
-                        "burned_in": link.deid_burned_in,
-                    },
-                )
-                for s in studies
-            )
     return Created(link=link, token=token)
 
 

@@ -24,6 +24,7 @@ from studies.sharing.services import token_hash
 from tenants.models import AuditAction, AuditEvent
 from tests.conftest import ingest_now
 from tests.studies.test_sharing import PIN, create, staff, unlock
+from tests.studies.test_sharing import part10 as shared_part10
 
 CT_STUDY = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 US_SERIES = "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.99"
@@ -42,15 +43,13 @@ IDENTITY = [
 
 
 def part10(**changes: str) -> bytes:
-    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    ds.PatientBirthDate = "19600214"
-    ds.AccessionNumber = "ACC12345X"
-    ds.ReferringPhysicianName = "REFERRER^ROBERT"
-    for keyword, value in changes.items():
-        setattr(ds, keyword, value)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return shared_part10(
+        "CT_small.dcm",
+        PatientBirthDate="19600214",
+        AccessionNumber="ACC12345X",
+        ReferringPhysicianName="REFERRER^ROBERT",
+        **changes,
+    )
 
 
 @pytest.fixture
