@@ -262,3 +262,29 @@ def test_two_links_to_the_same_study_map_it_to_different_uids(people, study):
     assert one[0]["0020000D"] != two[0]["0020000D"]
     assert Study.objects.filter(study_instance_uid=CT_STUDY).count() == 1
     assert Instance.objects.filter(tenant=people.demo).count() == 2  # nothing new was stored
+
+
+def test_a_frame_through_the_link_costs_the_same_queries_whatever_the_series_size(people, study):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    holder, token, link = open_link(people)
+    uids = UidMap(link)
+    path = (
+        f"/s/{token}/dicomweb/studies/{uids.uid(CT_STUDY)}/series/{uids.uid(study['series'])}"
+        f"/instances/{uids.uid(study['sop'])}/frames/1"
+    )
+    accept = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+    def frame_queries() -> int:
+        assert holder.get(path, HTTP_ACCEPT=accept).status_code == 200  # checks new instances
+        with CaptureQueriesContext(connection) as queries:
+            assert holder.get(path, HTTP_ACCEPT=accept).status_code == 200
+        return len(queries)
+
+    few = frame_queries()
+    ingest_now(
+        people.demo,
+        [part10(SOPInstanceUID=f"{study['sop']}.{n}", InstanceNumber=str(n)) for n in range(2, 7)],
+    )
+    assert frame_queries() == few
