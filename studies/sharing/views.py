@@ -208,8 +208,13 @@ def app_config_js(request: HttpRequest, share_token: str) -> HttpResponse:
         response["Content-Type"] = "text/javascript; charset=utf-8"
         return _no_store(response)
     request.skylight_dicomweb_base = dicomweb_base(request, share_token)  # type: ignore[attr-defined]
-    config = app_config([found.tenant], request, found.tenant.slug)
+    name = "share" if found.deidentified else found.tenant.slug
+    config = app_config([found.tenant], request, name)
     config["showStudyList"] = False
+    if found.deidentified:  # nor the hospital's name: the files do not carry it either
+        [source] = cast(list[dict[str, Any]], config["dataSources"])
+        source["sourceName"] = name
+        source["configuration"].update(name=name, friendlyName="De-identified share")
     body = (
         f"// Skylight: a share link, read-only.\nwindow.config = {json.dumps(config, indent=2)};\n"
     )

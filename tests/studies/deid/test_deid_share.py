@@ -39,6 +39,7 @@ IDENTITY = [
     "REFERRER^ROBERT",
     "JFK IMAGING",
     "Demo Hospital",
+    "demo-hospital",
 ]
 
 
@@ -120,6 +121,10 @@ def test_nothing_of_the_patients_identity_leaves_through_a_deidentified_link(peo
     assert found["00081190"]["Value"][0].endswith(f"{base}/studies/{study_uid}")
     launch = holder.get("/viewer/viewer", {"StudyInstanceUIDs": study_uid, "share": token})
     assert launch.status_code == 200
+    sent.append(("viewer", launch.content))
+    config = holder.get(f"/s/{token}/app-config.js")
+    assert config.status_code == 200 and f"{base}" in config.text
+    sent.append(("app-config.js", config.content))
 
     series = get(f"studies/{study_uid}/series").json()
     assert len(series) == 1  # the ultrasound series is left out whole (burned-in text)
