@@ -25,7 +25,9 @@ import io
 import json
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -297,14 +299,15 @@ def _search(served: Served, view: Callable[..., Any], kwargs: dict[str, str]) ->
     results = json.loads(response.content)
     excluded = served.excluded()
     out = []
-    drop_instances, drop_series = _excluded_uids(served, excluded)
+    left_out = _left_out(served, excluded)
     for document in results:
         sop = sop_uid_of(document)
         series_uid = (document.get("0020000E", {}).get("Value") or [""])[0]
-        if sop and sop in drop_instances:
+        if sop and sop in left_out.instances:
             continue
-        if not sop and series_uid and series_uid in drop_series:
+        if not sop and series_uid and series_uid in left_out.whole_series:
             continue
+        _recount(document, left_out)
         document.pop("00081190", None)
         ds = served.dataset(document)
         if ds is not None:
@@ -313,28 +316,58 @@ def _search(served: Served, view: Callable[..., Any], kwargs: dict[str, str]) ->
     return answered
 
 
-def _excluded_uids(served: Served, excluded: set[int]) -> tuple[set[str], set[str]]:
-    """The SOP Instance UIDs left out, and the series left out whole."""
+@dataclass
+class LeftOut:
+    """What a link leaves out, by original UIDs: instances, whole series, and counts to take off
+    the study's and series' numbers of related instances and series."""
+
+    instances: set[str] = field(default_factory=set)
+    whole_series: set[str] = field(default_factory=set)
+    per_study: Counter[str] = field(default_factory=Counter)
+    per_series: Counter[str] = field(default_factory=Counter)
+    series_per_study: Counter[str] = field(default_factory=Counter)
+
+
+def _left_out(served: Served, excluded: set[int]) -> LeftOut:
+    out = LeftOut()
     if not excluded:
-        return set(), set()
+        return out
     rows = list(
         Instance.objects.filter(tenant=served.tenant, id__in=excluded).values_list(
-            "sop_instance_uid", "series_id"
+            "sop_instance_uid",
+            "series_id",
+            "series__series_instance_uid",
+            "study__study_instance_uid",
         )
     )
-    instances = {sop for sop, _ in rows}
-    series_ids = {series_id for _, series_id in rows}
+    series_ids = {series_id for _, series_id, _, _ in rows}
     kept = set(
         Instance.objects.filter(tenant=served.tenant, series_id__in=series_ids)
         .exclude(id__in=excluded)
         .values_list("series_id", flat=True)
     )
-    whole = set(
-        Series.objects.filter(tenant=served.tenant, id__in=series_ids - kept).values_list(
-            "series_instance_uid", flat=True
-        )
-    )
-    return instances, whole
+    for sop, series_id, series_uid, study_uid in rows:
+        out.instances.add(sop)
+        out.per_series[series_uid] += 1
+        out.per_study[study_uid] += 1
+        if series_id not in kept and series_uid not in out.whole_series:
+            out.whole_series.add(series_uid)
+            out.series_per_study[study_uid] += 1
+    return out
+
+
+def _recount(document: dict[str, Any], left_out: LeftOut) -> None:
+    """Take what the link leaves out off the numbers of related instances and series."""
+    study_uid = (document.get("0020000D", {}).get("Value") or [""])[0]
+    series_uid = (document.get("0020000E", {}).get("Value") or [""])[0]
+    for tag, taken in (
+        ("00201208", left_out.per_study[study_uid]),
+        ("00201206", left_out.series_per_study[study_uid]),
+        ("00201209", left_out.per_series[series_uid]),
+    ):
+        values = document.get(tag, {}).get("Value")
+        if values and taken:
+            values[0] = max(0, int(values[0]) - taken)
 
 
 def _split(value: str) -> list[str]:

@@ -119,6 +119,8 @@ def test_nothing_of_the_patients_identity_leaves_through_a_deidentified_link(peo
     study_uid = found["0020000D"]["Value"][0]
     assert study_uid == viewer_uids and study_uid.startswith("2.25.")
     assert found["00081190"]["Value"][0].endswith(f"{base}/studies/{study_uid}")
+    # The counts leave out the ultrasound image the link does not serve.
+    assert found["00201208"]["Value"] == [1] and found["00201206"]["Value"] == [1]
     launch = holder.get("/viewer/viewer", {"StudyInstanceUIDs": study_uid, "share": token})
     assert launch.status_code == 200
     sent.append(("viewer", launch.content))
