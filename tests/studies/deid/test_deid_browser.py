@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 
 from tests.browser import artefacts, chromium, logged_in
 from tests.conftest import ingest_now
-from tests.studies.test_share_browser import CT_SMALL_STUDY, LIT_PIXELS, PIN, holder
+from tests.studies.test_share_browser import CT_SMALL_STUDY, PIN, holder, open_in_viewer
 
 
 def test_the_viewer_draws_a_deidentified_study_without_its_identity(web: Any, people: Any) -> None:
@@ -28,12 +28,7 @@ def test_the_viewer_draws_a_deidentified_study_without_its_identity(web: Any, pe
         address = alice.locator("#share-address").input_value()
 
         doctor = holder(browser)
-        doctor.goto(address)
-        doctor.fill("#share-answer", PIN)
-        doctor.click("#share-unlock button[type=submit]")
-        doctor.click("#share-viewer")
-        # Functional bound only: OHIF starting under software GL on 2 cores takes seconds.
-        doctor.wait_for_function(f"() => ({LIT_PIXELS})() > 0.05", timeout=180_000, polling=250)
+        open_in_viewer(doctor, address)
         doctor.screenshot(path=folder / "deid-viewer.png")
         shown = doctor.content()
         assert "CompressedSamples" not in shown and CT_SMALL_STUDY not in shown
