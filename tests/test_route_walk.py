@@ -382,6 +382,7 @@ RULES: dict[str, Rule] = {
     "groupadmin:agreements": rule(group_admin=OK),
     # -- end groupadmin --
     # -- De-identification (studies/deid) and share-link settings --
+    "deid:settings": hospital_admin(),
     # -- end deid --
     # -- Usage, health and metrics (tenants/usage) --
     # -- end usage --

@@ -12,7 +12,16 @@ from tenants.models import Tenant
 
 from ..models import Study
 
-__all__ = ["SecondFactor", "ShareLink", "ShareLinkStudy", "SharePolicy", "StudyGrant"]
+__all__ = [
+    "BurnedIn",
+    "DeidInstance",
+    "DeidPolicy",
+    "SecondFactor",
+    "ShareLink",
+    "ShareLinkStudy",
+    "SharePolicy",
+    "StudyGrant",
+]
 
 
 class SharePolicy(models.Model):
@@ -22,6 +31,15 @@ class SharePolicy(models.Model):
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
     max_days = models.PositiveIntegerField(
         default=30, help_text="The longest a share link may stay valid, in days."
+    )
+    default_days = models.PositiveIntegerField(
+        default=7, help_text="How long a new link is valid unless its sender chooses otherwise."
+    )
+    require_second_factor = models.BooleanField(
+        default=False, help_text="Every link needs a PIN or the patient's date of birth."
+    )
+    allow_download = models.BooleanField(
+        default=True, help_text="Senders may let recipients download the DICOM files."
     )
     max_attempts = models.PositiveSmallIntegerField(
         default=5, help_text="Wrong PINs or birth dates before a link locks."
@@ -73,6 +91,13 @@ class ShareLink(models.Model):
     # For the tenant's list: who it is for, in the creator's words ("Dr Grey, second opinion").
     note = models.CharField(max_length=200, blank=True)
     accesses = models.PositiveIntegerField(default=0)
+    # De-identified links (studies/deid) serve the PS3.15 basic profile with the options copied
+    # from the hospital's policy when the link was made; the key scopes its UID map and pseudonym.
+    deidentified = models.BooleanField(default=False)
+    deid_options = models.JSONField(default=dict, blank=True)
+    deid_key = models.CharField(max_length=32, blank=True, editable=False)
+    deid_date_offset_days = models.IntegerField(default=0)
+    deid_burned_in = models.CharField(max_length=8, blank=True)
     last_access_at = models.DateTimeField(null=True, blank=True)
     # Rate limit: requests counted in the current minute (a fixed window, one UPDATE each).
     window_start = models.DateTimeField(null=True, blank=True)
@@ -128,3 +153,7 @@ class StudyGrant(models.Model):
 
     def __str__(self) -> str:
         return f"Grant {self.pk}"
+
+
+# De-identification (studies/deid): its models are this app's too.
+from ..deid.models import BurnedIn, DeidInstance, DeidPolicy  # noqa: E402

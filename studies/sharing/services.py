@@ -73,12 +73,32 @@ def create_share(
     pin: str = "",
     allow_download: bool = False,
     note: str = "",
+    deidentified: bool | None = None,
     now: datetime.datetime | None = None,
 ) -> Created:
-    """A new link to these studies of the tenant (the caller checked the actor may read them)."""
+    """A new link to these studies of the tenant (the caller checked the actor may read them).
+
+    ``deidentified`` None follows the hospital's de-identification policy; a policy that
+    requires de-identified shares refuses False."""
+    from ..deid import links as deid_links
+    from ..deid.models import DeidPolicy
+
     assert actor.user is not None
     now = now or timezone.now()
     policy = SharePolicy.for_tenant(tenant)
+    deid_policy = DeidPolicy.for_tenant(tenant)
+    if deidentified is None:
+        deidentified = deid_policy.required_for_shares
+    if deid_policy.required_for_shares and not deidentified:
+        raise ShareError("This hospital shares studies de-identified only.")
+    if policy.require_second_factor and second_factor == SecondFactor.NONE:
+        raise ShareError("This hospital requires a PIN or the patient's date of birth on links.")
+    if allow_download and not policy.allow_download:
+        raise ShareError("This hospital does not allow downloads through share links.")
+    if deidentified and second_factor == SecondFactor.BIRTH_DATE:
+        raise ShareError(
+            "A de-identified link cannot ask for the patient's date of birth: use a PIN."
+        )
     if not studies:
         raise ShareError("Choose at least one study to share.")
     if len(studies) > MAX_STUDIES:
@@ -115,24 +135,52 @@ def create_share(
             allow_download=allow_download,
             note=note.strip()[:200],
         )
+        if deidentified:
+            options = deid_policy.options()
+            link.deidentified = True
+            link.deid_options = options.as_dict()
+            link.deid_key = deid_links.new_key()
+            link.deid_date_offset_days = deid_links.new_offset(options)
+            link.deid_burned_in = deid_policy.burned_in
+            link.save(
+                update_fields=[
+                    "deidentified",
+                    "deid_options",
+                    "deid_key",
+                    "deid_date_offset_days",
+                    "deid_burned_in",
+                ]
+            )
         ShareLinkStudy.objects.bulk_create(
             ShareLinkStudy(tenant=tenant, link=link, study=s) for s in studies
         )
+        created = {
+            "share": link.pk,
+            "event": "share.create",
+            "days": days,
+            "second_factor": second_factor,
+            "download": allow_download,
+            "deidentified": deidentified,
+        }
+        exported = {
+            "share": link.pk,
+            "profile": "PS3.15 E.1.1 basic",
+            "options": link.deid_options,
+            "burned_in": link.deid_burned_in,
+        }
+        events = [(AuditAction.SHARE_CREATE, created)]
+        if deidentified:
+            events.append((AuditAction.DEID_EXPORT, exported))
         audit.record_many(
             audit.build(
-                action=AuditAction.SHARE_CREATE,
+                action=action,
                 actor=actor,
                 tenant=tenant,
                 study_instance_uid=s.study_instance_uid,
                 patient_ref=s.patient_id,
-                detail={
-                    "share": link.pk,
-                    "event": "share.create",
-                    "days": days,
-                    "second_factor": second_factor,
-                    "download": allow_download,
-                },
+                detail=detail,
             )
+            for action, detail in events
             for s in studies
         )
     return Created(link=link, token=token)

@@ -13,11 +13,12 @@ import datetime
 import json
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -131,8 +132,16 @@ def open_link(request: HttpRequest, share_token: str) -> HttpResponse:
             for s in studies
         )
     uids = ",".join(s.study_instance_uid for s in studies)
+    warning = ""
+    if link.deidentified:
+        from ..deid.links import UidMap, flags
+
+        uids = ",".join(UidMap(link).studies())
+        flagged = sum(1 for reason in flags(link, studies).values() if reason)
+        warning = _burned_in_warning(link, flagged)
     context = {
         "link": link,
+        "warning": warning,
         "studies": studies,
         "viewer_url": f"/viewer/viewer?StudyInstanceUIDs={uids}&share={share_token}",
         "download_url": reverse("sharing:download", args=[share_token]),
@@ -140,12 +149,45 @@ def open_link(request: HttpRequest, share_token: str) -> HttpResponse:
     return _no_store(render(request, "sharing/open.html", context))
 
 
+def _whole(response: HttpResponseBase) -> HttpResponse:
+    """A streamed answer as one body: studies.dicomweb's wrapper passes on an HttpResponse only.
+    A de-identified link's answers are de-identified in memory anyway."""
+    if isinstance(response, HttpResponse):
+        return response
+    streamed = cast(StreamingHttpResponse, response)
+    chunks = cast(Iterator[bytes], streamed.streaming_content)  # WSGI: never async here
+    whole = HttpResponse(b"".join(chunks), status=response.status_code)
+    for header, value in response.items():
+        whole[header] = value
+    return whole
+
+
+def _burned_in_warning(link: ShareLink, flagged: int) -> str:
+    """What the sender and the holder of a de-identified link are told about burned-in text."""
+    from ..deid.models import BurnedIn
+
+    if not flagged:
+        return ""
+    images = f"{flagged} image{'s' if flagged != 1 else ''}"
+    if link.deid_burned_in == BurnedIn.WARN:
+        return (
+            f"{images} may show the patient's name or other details burned into the pixels, "
+            "which de-identification does not remove. Check before passing them on."
+        )
+    return f"{images} that may show burned-in patient details are left out of this share."
+
+
 def launch(request: HttpRequest, share_token: str, uids: list[str]) -> ShareLink | HttpResponse:
     """For the viewer: the link, if it is active, unlocked here and shares every study named."""
     found = _resolve(request, share_token)
     if isinstance(found, HttpResponse):
         return found
-    if not unlocked(request, found) or not set(uids) <= services.study_uids(found):
+    shared = services.study_uids(found)
+    if found.deidentified:  # the viewer names the studies by their mapped UIDs
+        from ..deid.links import UidMap
+
+        shared = frozenset(UidMap(found).studies())
+    if not unlocked(request, found) or not set(uids) <= shared:
         return _dead(request, None)
     return found
 
@@ -166,8 +208,13 @@ def app_config_js(request: HttpRequest, share_token: str) -> HttpResponse:
         response["Content-Type"] = "text/javascript; charset=utf-8"
         return _no_store(response)
     request.skylight_dicomweb_base = dicomweb_base(request, share_token)  # type: ignore[attr-defined]
-    config = app_config([found.tenant], request, found.tenant.slug)
+    name = "share" if found.deidentified else found.tenant.slug
+    config = app_config([found.tenant], request, name)
     config["showStudyList"] = False
+    if found.deidentified:  # nor the hospital's name: the files do not carry it either
+        [source] = cast(list[dict[str, Any]], config["dataSources"])
+        source["sourceName"] = name
+        source["configuration"].update(name=name, friendlyName="De-identified share")
     body = (
         f"// Skylight: a share link, read-only.\nwindow.config = {json.dumps(config, indent=2)};\n"
     )
@@ -202,10 +249,21 @@ def download(request: HttpRequest, share_token: str) -> HttpResponseBase:
     archive = tempfile.TemporaryFile()  # noqa: SIM115 - handed to FileResponse, which closes it
     study_numbers = {s.pk: n for n, s in enumerate(studies, 1)}
     series_numbers: dict[int, int] = {}
+    uid_map = None
+    if link.deidentified:  # de-identified files, the flagged ones left out if the policy says so
+        from ..deid.links import UidMap, excluded
+        from ..deid.serve import deidentified_bytes
+
+        uid_map = UidMap(link)
+        left_out = excluded(link, studies)
+        instances = [i for i in instances if i.pk not in left_out]
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
         for n, instance in enumerate(instances, 1):
             series_no = series_numbers.setdefault(instance.series_id, len(series_numbers) + 1)
             name = f"study-{study_numbers[instance.study_id]}/series-{series_no}/{n:05d}.dcm"
+            if uid_map is not None:
+                zipped.writestr(name, deidentified_bytes(uid_map, instance))
+                continue
             with object_store().open(instance.storage_key, "rb") as source:
                 zipped.writestr(name, source.read())
     archive.seek(0)
@@ -217,7 +275,11 @@ def download(request: HttpRequest, share_token: str) -> HttpResponseBase:
             tenant=link.tenant,
             study_instance_uid=s.study_instance_uid,
             patient_ref=s.patient_id,
-            detail={"kind": "download", "event": "share.download"},
+            detail={
+                "kind": "download",
+                "event": "share.download",
+                "deidentified": link.deidentified,
+            },
         )
         for s in studies
     )
@@ -246,7 +308,12 @@ def dicomweb_scope(
     if not services.count_request(link):
         return error_response(429, "Too many requests on this link; wait a minute.", headers=_RETRY)
     request.skylight_dicomweb_base = dicomweb_base(request, share_token)  # type: ignore[attr-defined]
-    return link.tenant, services.study_uids(link), services.holder(link, address=_address(request))
+    actor = services.holder(link, address=_address(request))
+    if link.deidentified:  # answered by studies/deid, which de-identifies every byte it sends
+        from ..deid import serve
+
+        return _whole(serve.answer(request, link, actor))
+    return link.tenant, services.study_uids(link), actor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,16 +335,19 @@ def _study_uids(text: str) -> list[str]:
 @require_http_methods(["GET", "HEAD", "POST"])
 def new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     """Create a link; the page that answers shows its address once, and never again."""
+    from ..deid.models import DeidPolicy
     from ..dicomweb.views import is_uid
 
     user, tenant = _tenant(request, tenant_slug)
     policy = SharePolicy.for_tenant(tenant)
+    deid_policy = DeidPolicy.for_tenant(tenant)
     form: dict[str, Any] = {
         "studies": request.GET.get("study", ""),
-        "days": services.DEFAULT_DAYS,
+        "days": policy.default_days,
         "second_factor": SecondFactor.PIN,
         "allow_download": False,
         "note": "",
+        "deidentified": deid_policy.required_for_shares,
     }
     error = ""
     if request.method == "POST":
@@ -287,6 +357,7 @@ def new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             second_factor=request.POST.get("second_factor", ""),
             allow_download=bool(request.POST.get("allow_download")),
             note=request.POST.get("note", ""),
+            deidentified=deid_policy.required_for_shares or bool(request.POST.get("deidentified")),
         )
         uids = _study_uids(form["studies"])
         studies = list(
@@ -312,16 +383,28 @@ def new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
                 pin=request.POST.get("pin", ""),
                 allow_download=form["allow_download"],
                 note=form["note"],
+                deidentified=form["deidentified"],
             )
         except services.ShareError as exc:
             error = str(exc)
         else:
             address = request.build_absolute_uri(reverse("sharing:open", args=[created.token]))
+            warning = ""
+            if created.link.deidentified:  # checked now, so the sender knows before sending
+                from ..deid.links import flags
+
+                found = flags(created.link, studies)
+                warning = _burned_in_warning(created.link, sum(1 for r in found.values() if r))
             return _no_store(
                 render(
                     request,
                     "sharing/created.html",
-                    {"tenant": tenant, "link": created.link, "address": address},
+                    {
+                        "tenant": tenant,
+                        "link": created.link,
+                        "address": address,
+                        "warning": warning,
+                    },
                     status=201,
                 )
             )
@@ -330,6 +413,7 @@ def new(request: HttpRequest, tenant_slug: str) -> HttpResponse:
         "form": form,
         "error": error,
         "policy": policy,
+        "deid_policy": deid_policy,
         "factors": SecondFactor.choices,
     }
     return _no_store(render(request, "sharing/new.html", context, status=400 if error else 200))

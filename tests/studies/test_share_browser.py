@@ -45,6 +45,16 @@ def holder(browser: Browser) -> Page:
     return browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
 
 
+def open_in_viewer(doctor: Page, address: str) -> None:
+    """Open the link, answer its PIN, open the viewer and wait until it draws an image."""
+    doctor.goto(address)
+    doctor.fill("#share-answer", PIN)
+    doctor.click("#share-unlock button[type=submit]")
+    doctor.click("#share-viewer")
+    # Functional bound only: OHIF starting under software GL on 2 cores takes seconds.
+    doctor.wait_for_function(f"() => ({LIT_PIXELS})() > 0.05", timeout=180_000, polling=250)
+
+
 def test_a_share_link_locks_after_wrong_pins_opens_with_the_right_one_and_dies_revoked(
     web: Any, people: Any
 ) -> None:
@@ -69,12 +79,7 @@ def test_a_share_link_locks_after_wrong_pins_opens_with_the_right_one_and_dies_r
 
         second = make_link(alice, web.url)
         doctor = holder(browser)
-        doctor.goto(second)
-        doctor.fill("#share-answer", PIN)
-        doctor.click("#share-unlock button[type=submit]")
-        doctor.click("#share-viewer")
-        # Functional bound only: OHIF starting under software GL on 2 cores takes seconds.
-        doctor.wait_for_function(f"() => ({LIT_PIXELS})() > 0.05", timeout=180_000, polling=250)
+        open_in_viewer(doctor, second)
         doctor.screenshot(path=folder / "share-viewer.png")
         assert "/t/demo-hospital" not in doctor.content()
 

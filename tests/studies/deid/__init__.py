@@ -1,0 +1,1 @@
+"""De-identification: the profile, de-identified shares, the policy."""
