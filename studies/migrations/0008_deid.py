@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0006_sharing'),
+        ('studies', '0007_retention'),
         ('tenants', '0013_admin_audit_actions'),
     ]
 
