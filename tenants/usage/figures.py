@@ -191,12 +191,10 @@ class Day:
     instances: int = 0
 
 
-def _per_day(
-    rows: QuerySet[Any], moment: str, period: Period, tenant_ids: Collection[int]
-) -> Iterable[tuple[int, date, int]]:
+def _per_day(rows: QuerySet[Any], moment: str, period: Period) -> Iterable[tuple[int, date, int]]:
     """(tenant id, day, count) of the rows whose ``moment`` falls in the period."""
     grouped = (
-        rows.filter(period.window(moment), tenant_id__in=tenant_ids)
+        rows.filter(period.window(moment))
         .annotate(day=TruncDate(moment))
         .values_list("tenant_id", "day")
         .annotate(n=Count("id"))
@@ -208,10 +206,12 @@ def _per_day(
 def daily(tenant_ids: Collection[int], period: Period) -> dict[int, list[Day]]:
     """Studies first received and instances received, per tenant and day (two queries)."""
     days = {t: {d: Day(d) for d in period.days()} for t in tenant_ids}
-    for tenant_id, day, n in _per_day(Study.objects.all(), "first_received_at", period, tenant_ids):
+    studies = Study.objects.filter(tenant_id__in=tenant_ids)
+    for tenant_id, day, n in _per_day(studies, "first_received_at", period):
         if day in days[tenant_id]:
             days[tenant_id][day].studies = n
-    for tenant_id, day, n in _per_day(Receipt.objects.all(), "received_at", period, tenant_ids):
+    receipts = Receipt.objects.filter(tenant_id__in=tenant_ids)
+    for tenant_id, day, n in _per_day(receipts, "received_at", period):
         if day in days[tenant_id]:
             days[tenant_id][day].instances = n
     return {t: list(by_day.values()) for t, by_day in days.items()}
@@ -266,8 +266,9 @@ class Rejection:
 def rejections(
     tenant_ids: Collection[int], period: Period, *, unknown_called_ae: bool = False
 ) -> list[Rejection]:
-    """Refused associations by tenant, reason and caller (one query). ``unknown_called_ae``
-    adds those whose called AE title named no tenant (recorded without one)."""
+    """Refused associations by tenant, reason, caller and address (one query).
+    ``unknown_called_ae`` adds those whose called AE title named no tenant (recorded without
+    one)."""
     where = Q(tenant_id__in=tenant_ids)
     if unknown_called_ae:
         where |= Q(tenant__isnull=True)
@@ -275,8 +276,10 @@ def rejections(
         AuditEvent.objects.filter(
             where, period.window("occurred_at"), action=AuditAction.ASSOCIATION_REJECTED
         )
-        .values("tenant_id", "detail__reason", "detail__called_ae", "actor_ae_title")
-        .annotate(n=Count("id"), last=Max("occurred_at"), address=Max("source_address"))
+        .values(
+            "tenant_id", "detail__reason", "detail__called_ae", "actor_ae_title", "source_address"
+        )
+        .annotate(n=Count("id"), last=Max("occurred_at"))
         .order_by("-n")
     )
     return [
@@ -285,7 +288,7 @@ def rejections(
             reason=reason_in_words(row["detail__reason"]),
             calling_ae_title=row["actor_ae_title"],
             called_ae_title=str(row["detail__called_ae"] or ""),
-            address=str(row["address"] or ""),
+            address=str(row["source_address"] or ""),
             count=row["n"],
             last=row["last"],
         )

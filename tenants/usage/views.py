@@ -8,9 +8,10 @@ figures.py in a fixed number of queries whatever the number of hospitals. Each v
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from tenants import audit
-from tenants.models import AuditAction, Membership, ReadingAgreement, Role, Tenant, User
+from tenants.models import AuditAction, Membership, ReadingAgreement, ReadingGroup, Role, Tenant
 
 from . import figures
 from .figures import Durations, Period
@@ -27,7 +28,8 @@ from .forms import PeriodForm
 
 
 def _actor(request: HttpRequest) -> audit.Actor:
-    return audit.Actor.for_user(cast(User, request.user), address=request.META.get("REMOTE_ADDR"))
+    user = request.user  # signed in: the views are login_required
+    return audit.Actor.for_user(user, address=request.META.get("REMOTE_ADDR"))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -124,31 +126,20 @@ def _audit(
     )
 
 
-def _administered(request: HttpRequest, role: Role, **where: str) -> Membership:
-    """The user's admin membership of the hospital or group named, or 404 (missing and not
-    theirs are the same answer)."""
-    membership = (
-        Membership.objects.select_related("tenant", "group")
-        .filter(user=cast(User, request.user), role=role, **where)
-        .first()
-    )
-    if membership is None:
+def _administered(request: HttpRequest, role: Role, kind: str, slug: str) -> Any:
+    """The hospital (``kind`` "tenant") or reading group ("group") the user administers under
+    this slug, or 404: missing and not theirs are the same answer."""
+    where = {"user": request.user, "role": role, f"{kind}__slug": slug}
+    membership = Membership.objects.select_related(kind).filter(**where).first()
+    if membership is None or getattr(membership, kind) is None:
         raise Http404("Not found.")
-    return membership
+    return getattr(membership, kind)
 
 
-@login_required
-@require_GET
-def tenant_usage(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    tenant = _administered(request, Role.TENANT_ADMIN, tenant__slug=tenant_slug).tenant
-    assert tenant is not None  # a tenant admin's membership names a tenant
-
-    def figures_for(period: Period) -> dict[str, Any]:
-        (hospital,), _ = hospital_figures([tenant], period)
-        _audit(request, [tenant], period, "tenant")
-        return {"hospital": hospital}
-
-    return _page(request, "usage/tenant.html", {"tenant": tenant}, figures_for)
+def _tenant_figures(request: HttpRequest, tenant: Tenant, period: Period) -> dict[str, Any]:
+    (hospital,), _ = hospital_figures([tenant], period)
+    _audit(request, [tenant], period, "tenant")
+    return {"hospital": hospital}
 
 
 @dataclass
@@ -161,30 +152,41 @@ class GroupRow:
         return sum(t.times.count for t in self.turnaround)
 
 
-@login_required
-@require_GET
-def group_usage(request: HttpRequest, group_slug: str) -> HttpResponse:
-    group = _administered(request, Role.GROUP_ADMIN, group__slug=group_slug).group
-    assert group is not None  # a group admin's membership names a group
+def _group_figures(request: HttpRequest, group: ReadingGroup, period: Period) -> dict[str, Any]:
+    """The hospitals the group reads for, and the work its own members read there."""
+    tenants = [
+        a.tenant
+        for a in ReadingAgreement.objects.filter(group=group, is_active=True)
+        .select_related("tenant")
+        .order_by("tenant__name")
+    ]
+    readers = Membership.objects.filter(group=group).values("user_id")
+    turnaround = figures.turnaround([t.pk for t in tenants], period, read_by=readers)
+    rows = [
+        GroupRow(tenant=t, turnaround=[r for r in turnaround if r.tenant_id == t.pk])
+        for t in tenants
+    ]
+    _audit(request, list(tenants), period, "group", group=group.slug)
+    return {"rows": rows}
 
-    def figures_for(period: Period) -> dict[str, Any]:
-        # The hospitals the group reads for, and the work its own members read there.
-        tenants = [
-            a.tenant
-            for a in ReadingAgreement.objects.filter(group=group, is_active=True)
-            .select_related("tenant")
-            .order_by("tenant__name")
-        ]
-        readers = Membership.objects.filter(group=group).values("user_id")
-        turnaround = figures.turnaround([t.pk for t in tenants], period, read_by=readers)
-        rows = [
-            GroupRow(tenant=t, turnaround=[r for r in turnaround if r.tenant_id == t.pk])
-            for t in tenants
-        ]
-        _audit(request, list(tenants), period, "group", group=group.slug)
-        return {"rows": rows}
 
-    return _page(request, "usage/group.html", {"group": group}, figures_for)
+def _admin_page(
+    role: Role, kind: str, template: str, figures_of: Callable[..., dict[str, Any]]
+) -> Callable[..., HttpResponse]:
+    """The page of a hospital or group for its admins: ``figures_of(request, obj, period)``."""
+
+    @login_required
+    @require_GET
+    def view(request: HttpRequest, **slugs: str) -> HttpResponse:
+        administered = _administered(request, role, kind, slugs[f"{kind}_slug"])
+        figures_for = functools.partial(figures_of, request, administered)
+        return _page(request, template, {kind: administered}, figures_for)
+
+    return view
+
+
+tenant_usage = _admin_page(Role.TENANT_ADMIN, "tenant", "usage/tenant.html", _tenant_figures)
+group_usage = _admin_page(Role.GROUP_ADMIN, "group", "usage/group.html", _group_figures)
 
 
 @dataclass

@@ -4,14 +4,14 @@ starts from an empty metrics directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import ROOT, free_port, stop_process, wait_for
 
 from .conftest import c_find_studies, c_store, samples, value
 
@@ -21,6 +21,13 @@ tenant = services.create_tenant(slug="demo-hospital", name="Demo Hospital")
 services.add_called_ae_title(tenant=tenant, ae_title="DEMOHOSP")
 services.allow_caller(tenant=tenant, network="127.0.0.0/8")
 """
+
+
+def _healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
+    assert process.poll() is None, log.read_text()[-3000:]
+    with contextlib.suppress(OSError):
+        return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200  # noqa: S310
+    return False
 
 
 def _scrape(url: str) -> dict:
@@ -54,16 +61,7 @@ def test_runall_shows_the_scp_web_and_task_counters_at_metrics(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{web_port}"
     try:
-
-        def up() -> bool:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2)  # noqa: S310
-                return True
-            except OSError:
-                return False
-
-        wait_for(up, timeout=120, interval=0.5, what="runall to answer")
+        wait_for(lambda: _healthy(url, process, log), timeout=120, what="runall to answer")
         assert not stale.exists()
         assert c_store(scp_port, "DEMOHOSP") == 0
         assert c_find_studies(scp_port, "DEMOHOSP") >= 0
@@ -72,13 +70,7 @@ def test_runall_shows_the_scp_web_and_task_counters_at_metrics(tmp_path: Path):
             what="the in-process index to be counted",
         )
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process)  # SIGTERM: runall stops its SCP, dispatcher and gunicorn
     demo = {"tenant": "demo-hospital"}
     assert value(parsed, "skylight_ingest_instances_total", source="dimse", **demo) == 1
     assert value(parsed, "skylight_ingest_store_seconds_bucket", source="dimse", le="+Inf") == 1
