@@ -599,3 +599,22 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------------------------
+# Operators' metrics (tenants/usage/metrics.py): GET /metrics in Prometheus text format.
+# ---------------------------------------------------------------------------------------------
+
+# With a token, /metrics answers only "Authorization: Bearer <token>"; without one, only callers
+# on the loopback interface. Everyone else gets 404.
+SKYLIGHT_METRICS_TOKEN = env_secret("SKYLIGHT_METRICS_TOKEN")
+# Web workers, the SCP and Celery workers are separate processes: each writes its counters into
+# files in one directory (prometheus-client's multiprocess mode) and /metrics adds them up. The
+# library reads PROMETHEUS_MULTIPROC_DIR when it is first imported, so it is settled here, before
+# any app code runs. Production sets it per host (and empties it when the host starts); the
+# embedded mode keeps it in the data directory (``runall`` empties it at start).
+METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR") or (
+    "" if DATABASE_URL else str(DATA_DIR / "metrics")
+)
+if METRICS_DIR:
+    Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR

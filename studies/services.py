@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from tenants import audit
 from tenants.models import AuditAction, AuditEvent, Outcome, Tenant
+from tenants.usage import metrics
 
 from . import derive
 from .dicom.attributes import IndexAttributes, extract, search_form
@@ -315,6 +316,7 @@ def _parse(receipt: Receipt) -> _Parsed:
     return _Parsed(receipt, attrs=attrs)
 
 
+@metrics.timed_indexing
 def index_receipts(*, tenant_id: int, receipt_ids: Iterable[int]) -> IndexResult:
     """Index pending receipts. Safe to run twice, concurrently, or after a crash mid-way."""
     result = IndexResult()
@@ -361,6 +363,7 @@ def index_receipts(*, tenant_id: int, receipt_ids: Iterable[int]) -> IndexResult
         transaction.on_commit(
             lambda: delete_superfluous_objects(tenant_id=tenant.id, receipt_ids=to_delete)
         )
+    metrics.indexed(tenant=tenant, received=[r.received_at for r in receipts])
     return result
 
 

@@ -385,6 +385,13 @@ RULES: dict[str, Rule] = {
     "deid:settings": hospital_admin(),
     # -- end deid --
     # -- Usage, health and metrics (tenants/usage) --
+    "usage:tenant": hospital_admin(),
+    # A group's admin, for the group they administer (the walk's third-readers is not grace's).
+    "usage:group": rule(group_admin=OK),
+    "usage:platform": rule(platform_admin=OK, tenant_bound=False),
+    # Operators' metrics: no token is set in tests and the test client calls from loopback;
+    # tests/tenants/usage/test_metrics.py checks the refusals. Slugs only, no patient data.
+    "usage:metrics": public(),
     # -- end usage --
     # -- Row-level security and scoped tokens --
     # -- end rls --

@@ -35,6 +35,7 @@ from tenants.models import (
     Tenant,
     User,
 )
+from tenants.usage import metrics as usage_metrics
 
 from . import eligibility, metrics, queries, services
 from .models import SavedView, WorkItem
@@ -179,6 +180,7 @@ class ItemList(WorklistAPIView):
         parameters=ITEM_FILTERS,
         responses={200: WorkItemSerializer(many=True), 400: BAD_REQUEST},
     )
+    @usage_metrics.timed_worklist("api")
     def get(self, request: Request) -> Response:
         now = timezone.now()
         filters, used = filters_from(self.user, request.query_params)
@@ -255,6 +257,7 @@ class ItemClaim(WorklistAPIView):
         request=None,
         responses={200: ClaimedSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
     )
+    @usage_metrics.counts_claims("api")
     def post(self, request: Request, item_id: int) -> Response:
         """Take the item for reading under a lease; keep it with heartbeats."""
         item = services.claim(_item(self.user, item_id), self.user, self.actor())

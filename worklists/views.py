@@ -31,6 +31,7 @@ from django_htmx.middleware import HtmxDetails
 
 from tenants import audit
 from tenants.models import AuditAction, Membership, ReadingGroup, Role, Tenant, User
+from tenants.usage import metrics as usage_metrics
 
 from . import eligibility, metrics, queries, services
 from .models import OPEN_STATES, PriorityClass, ReadingState, SavedView, WorkItem
@@ -165,6 +166,7 @@ def _row(item: WorkItem, user: User, now: datetime) -> Row:
 
 @_login_required
 @require_GET
+@usage_metrics.timed_worklist("page")
 def worklist(request: HttpRequest) -> HttpResponse:
     """Every item the user may read, across hospitals; the table body polls itself."""
     user = _me(request)
@@ -415,6 +417,7 @@ def item_action(request: HttpRequest, item_id: int, action: str) -> HttpResponse
     try:
         if action == "claim":
             item = services.claim(item, user, actor)
+            usage_metrics.claimed("page")
             request.session[_lease_key(item.pk)] = str(item.lease_token)
             messages.success(request, "You hold this study. Nobody else can claim it now.")
         elif action == "release":

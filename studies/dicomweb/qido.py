@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from tenants import audit
 from tenants.models import AuditAction, Tenant
+from tenants.usage import metrics
 
 from ..query import IMAGE, SERIES, STUDY, QueryError, audit_keys, find_matches
 from ..query.keys import KEYS, keyword_of
@@ -114,6 +115,7 @@ def _paging(request: HttpRequest) -> tuple[int, int]:
     return min(limit, maximum), offset
 
 
+@metrics.timed_qido
 def _search(
     request: HttpRequest,
     tenant: Tenant,

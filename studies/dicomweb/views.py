@@ -26,6 +26,7 @@ from tenants import audit
 from tenants.auth import READ_ONLY, SAFE_METHODS, TokenError, authenticate_request
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import get_readable_tenant, get_storable_tenant, readable_tenants
+from tenants.usage import metrics
 
 from ..dispatch import dispatcher
 from ..models import ReceiptSource
@@ -210,6 +211,7 @@ def not_found(request: HttpRequest, *, tenant: Tenant, actor: audit.Actor) -> Ht
 
 
 @dicomweb_endpoint(write=True)
+@metrics.timed_stow
 def store_instances(
     request: HttpRequest, *, tenant: Tenant, actor: audit.Actor, study_uid: str | None = None
 ) -> HttpResponse:
@@ -348,6 +350,9 @@ def _record(tenant: Tenant, actor: audit.Actor, outcome: stow.StowOutcome) -> No
             ),
             objects=[p.stored for p in stored if p.stored is not None],
             enqueue=dispatcher.submit,
+        )
+        metrics.stored(
+            source="stow", tenant=tenant, sizes=[p.stored.size for p in stored if p.stored]
         )
     if outcome.failed:
         audit.record_many(

@@ -24,6 +24,7 @@ from tenants import audit, rls
 from tenants.dicomconfig.status import note_association
 from tenants.models import AuditAction, Outcome, Tenant
 from tenants.queries import caller_rules, tenant_for_called_ae
+from tenants.usage import metrics
 
 from ..dicom.part10 import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, file_meta
 from ..dicom.reader import UnreadableObject, read_header
@@ -285,8 +286,8 @@ def build_ae() -> AE:
 HANDLERS: list[Any] = [
     (evt.EVT_REQUESTED, handle_requested),
     (evt.EVT_C_ECHO, handle_echo),
-    (evt.EVT_C_STORE, handle_store),
-    (evt.EVT_C_FIND, qr.handle_find),
+    (evt.EVT_C_STORE, metrics.timed_c_store(handle_store)),
+    (evt.EVT_C_FIND, metrics.timed_c_find(qr.handle_find)),
     (evt.EVT_C_MOVE, qr.handle_move),
     (evt.EVT_C_GET, qr.handle_get),
     (evt.EVT_RELEASED, handle_finished),

@@ -17,6 +17,7 @@ from studies import services
 from studies.dimse.scp import start_server
 from studies.dispatch import dispatcher
 from tenants import audit
+from tenants.usage import metrics
 from worklists import services as worklist_services
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class Command(BaseCommand):
         parser.add_argument("--scp-port", type=int, default=settings.SKYLIGHT["SCP_PORT"])
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Values left by an earlier run's processes would be added to this run's.
+        metrics.empty_directory()
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
