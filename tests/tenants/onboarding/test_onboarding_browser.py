@@ -159,13 +159,13 @@ def test_a_new_hospital_goes_from_invitation_to_a_study_on_the_group_worklist(
         nora.goto(f"{url}/t/north-clinic/setup/dicom/")
         assert "NORTHCLINIC" in nora.inner_text(".called-ae-titles")
         add_caller = "form:has(input[value=add-caller])"
-        nora.fill(f"{add_caller} input[name=ae_title]", "NORTHCT")
-        nora.fill(f"{add_caller} input[name=network]", "10.0.0.300/8")
+        nora.fill(f"{add_caller} input[name=new-ae_title]", "NORTHCT")
+        nora.fill(f"{add_caller} input[name=new-network]", "10.0.0.300/8")
         nora.click(f"{add_caller} button[type=submit]")
         assert "Network" in nora.inner_text(f"{add_caller} .errors")
         assert "No rule: no modality can send yet." in nora.inner_text("table.callers")
-        nora.fill(f"{add_caller} input[name=ae_title]", "NORTHCT")
-        nora.fill(f"{add_caller} input[name=network]", "127.0.0.1/32")
+        nora.fill(f"{add_caller} input[name=new-ae_title]", "NORTHCT")
+        nora.fill(f"{add_caller} input[name=new-network]", "127.0.0.1/32")
         nora.click(f"{add_caller} button[type=submit]")
         nora.wait_for_selector("table.callers input[value=NORTHCT]")
         nora.screenshot(path=str(shots / "onboarding-dicom.png"), full_page=True)
@@ -175,8 +175,8 @@ def test_a_new_hospital_goes_from_invitation_to_a_study_on_the_group_worklist(
         nora.select_option("select[name=group]", "demo-readers")
         nora.fill("input[name=modalities]", "CT")
         nora.click("form.settings button[type=submit]")
-        nora.wait_for_selector("table tr[id^=agreement-]")
-        assert "Demo Readers" in nora.inner_text("table")
+        nora.wait_for_selector("table.agreements tr[id^=agreement-]")
+        assert "Demo Readers" in nora.inner_text("table.agreements")
         nora.screenshot(path=str(shots / "onboarding-agreement.png"), full_page=True)
 
         # The group's admin gives bob a CT privilege at the new hospital.
@@ -188,7 +188,7 @@ def test_a_new_hospital_goes_from_invitation_to_a_study_on_the_group_worklist(
         grace.fill(f"{form} input[name=modalities]", "CT")
         grace.fill(f"{form} input[name=valid_from]", timezone.localdate().isoformat())
         grace.click(f"{form} button[type=submit]")
-        grace.wait_for_selector("text=North Clinic")
+        grace.wait_for_selector("table.credentials td:has-text('Privileges at North Clinic: CT')")
         grace.screenshot(path=str(shots / "onboarding-privilege.png"), full_page=True)
 
         # The hospital's modality reaches the new AE title.
