@@ -2,9 +2,10 @@
 
 The application filters every query by tenant (and a lint in tests/test_code_quality.py checks
 that it does). Row-level security is the second wall, for the query that forgets: the tables of
-``TABLES`` carry a policy (migration tenants/0011) that shows and accepts only rows whose
-``tenant_id`` is in the session setting ``skylight.tenants`` (comma-separated ids), unless
-``skylight.all_tenants`` is ``on``. With neither set a query sees nothing. The tables are
+``PROTECTED`` carry a policy (migrations tenants/0011, reports/0010, worklists/0004,
+studies/0009, written by ``protect``) that shows and accepts only rows whose ``tenant_id`` is in
+the session setting ``skylight.tenants`` (comma-separated ids), unless ``skylight.all_tenants`` is
+``on``; what a NULL tenant means is per table (``NULLS``). With neither set a query sees nothing. The tables are
 ``FORCE``d, so the owner is subject too; the application must connect as a role that is neither a
 superuser nor ``BYPASSRLS`` (superusers skip every policy; tests/harness.py makes such a role).
 
@@ -15,13 +16,15 @@ Who sets the context:
   task that names a tenant (Celery may close and reopen connections between tasks), which starts
   narrowed to it;
 - each web request narrows it (``TenantContextMiddleware``): to the tenant its ``/t/<slug>/`` URL
-  names, else to the tenants its user is related to (memberships, reading agreements, consults);
-  anonymous requests see no tenant at all;
+  names, else to the tenants its user is related to (memberships, reading agreements, consults;
+  a token kept to one hospital: that one); anonymous requests see no tenant at all;
 - each Celery task narrows it to the ``tenant_id`` its arguments name (``task_prerun``); tasks
   without one (sweeps, housekeeping) are system work;
 - the SCP narrows an association's connection to its tenant once the called AE title is resolved.
 
-After a request or a task the connection goes back to the process's default. This is not the
+After a request or a task the connection goes back to the process's default. None of this costs
+a round trip of its own: a change is sent with the connection's next query (see "Setting the
+context without round trips of its own" below). This is not the
 "current tenant" the house style forbids: no code reads it to decide anything; it only limits what
 the database returns. Threads that a request or task starts for I/O (S3 reads) open their own
 connections, which start as system work: they read by ids their caller already checked.
@@ -153,7 +156,7 @@ def protect(*tables: str, **options: Any) -> RunPython:
     """A migration operation putting ``tables`` under tenant isolation (PostgreSQL; nothing on
     SQLite), reversible. ``options`` go to ``policy_sql`` (``column``, ``nulls``). For a new
     tenant table: ``operations = [..., rls.protect("app_table")]`` in the migration that creates
-    it, and its name in ``PROTECTED`` below so the tests check it."""
+    it, and its name in ``PROTECTED`` above so the tests check it."""
     for table in tables:
         policy_sql(table, **options)  # a wrong option fails when the migration is written
 
