@@ -9,7 +9,7 @@ from tenants import rls
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("studies", "0006_sharing"),
+        ("studies", "0008_deid"),
         ("tenants", "0011_row_level_security"),
     ]
 

@@ -13,7 +13,7 @@ from tenants import rls
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("worklists", "0002_worklist_list_indexes"),
+        ("worklists", "0003_group_admin"),
         ("tenants", "0011_row_level_security"),
     ]
 
