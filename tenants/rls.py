@@ -332,6 +332,27 @@ def tenants(
         restore_default(connection=connection)
 
 
+@contextmanager
+def system_work(*, connection: BaseDatabaseWrapper = default_connection) -> Iterator[None]:
+    """Run a block as system work, then give the connection back the context it had before.
+
+    For the few writes a narrowed (or anonymous) request makes on the platform's behalf: the
+    built-in priority classes made on first use, an invitation accepted by its link."""
+    if not _applies(connection):
+        yield
+        return
+    state = _context(connection)
+    before = state.pending if state.pending is not None else state.intended
+    use_all_tenants(connection=connection)
+    try:
+        yield
+    finally:
+        if before is None:
+            restore_default(connection=connection)
+        else:
+            _want(connection, list(before))
+
+
 def current(*, connection: BaseDatabaseWrapper = default_connection) -> tuple[str, str]:
     """(``skylight.tenants``, ``skylight.all_tenants``) as the database sees them (tests)."""
     with connection.cursor() as cursor:

@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from studies.models import Study, StudyState
-from tenants import audit
+from tenants import audit, rls
 from tenants.models import AuditAction, Membership, Outcome, ReadingAgreement, Role, Tenant, User
 
 from . import eligibility
@@ -54,10 +54,18 @@ def lease_duration() -> timedelta:
 
 
 def ensure_builtin_priorities() -> None:
-    for code, name, minutes, rank in BUILTIN_PRIORITIES:
-        PriorityClass.objects.get_or_create(
-            tenant=None, code=code, defaults={"name": name, "sla_minutes": minutes, "rank": rank}
-        )
+    """The built-in classes exist (made on first use; row-level security lets only system work
+    write them, so a hospital's request makes them as such)."""
+    have = set(PriorityClass.objects.filter(tenant=None).values_list("code", flat=True))
+    if have >= {code for code, *_ in BUILTIN_PRIORITIES}:
+        return
+    with rls.system_work():
+        for code, name, minutes, rank in BUILTIN_PRIORITIES:
+            PriorityClass.objects.get_or_create(
+                tenant=None,
+                code=code,
+                defaults={"name": name, "sla_minutes": minutes, "rank": rank},
+            )
 
 
 def priority_for(tenant: Tenant, code: str) -> PriorityClass:

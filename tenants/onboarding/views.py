@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from tenants import rls
 from tenants.models import Membership, ReadingGroup, Role, Tenant, User
 
 from . import services
@@ -145,7 +146,10 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
             account.email = invitation.email
             account.save()
         try:
-            services.accept_invitation(invitation=invitation, user=account)
+            # The link is the capability, and the caller may have no hospital yet: the
+            # acceptance (membership, audit rows in the hospital's log) is system work.
+            with rls.system_work():
+                services.accept_invitation(invitation=invitation, user=account)
         except services.InvitationClosed as exc:
             return render(
                 request,
