@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from . import audit, services
 from .models import ApiToken, AuditAction, Tenant, User
 from .queries import readable_tenants
+
+M = TypeVar("M", bound=Model)
+
+
+def scope_of(user: User) -> int | None:
+    """The hospital the request's token keeps its user to (tenants.auth notes it on the user),
+    or None: a session, or a token for all the user's hospitals."""
+    scope = getattr(user, "token_tenant_id", None)
+    return int(scope) if scope is not None else None
+
+
+def within_scope(user: User, queryset: QuerySet[M], field: str = "tenant") -> QuerySet[M]:
+    """``queryset`` kept to the hospital of the request's token, if it has one: the rows of other
+    hospitals are then not found, as for someone who never read there."""
+    scope = scope_of(user)
+    return queryset if scope is None else queryset.filter(**{f"{field}_id": scope})
 
 
 class TokenRequestError(ValueError):

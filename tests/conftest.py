@@ -114,6 +114,17 @@ def _flush_survives_a_deadlock() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _each_test_starts_as_system_work() -> None:
+    """Whatever the test before left on this connection's row-level security context
+    (tenants/rls.py): a streamed response a test did not read to its end never sends
+    request_finished, so that request's tenants would still be the context. Free: the restore is
+    sent with the next query."""
+    from tenants import rls
+
+    rls.restore_default()
+
+
+@pytest.fixture(autouse=True)
 def _sqlite_flush_may_empty_the_audit_log(request: pytest.FixtureRequest) -> Iterator[None]:
     """On SQLite (the embedded mode) Django's test flush empties tables with ``DELETE FROM``,
     which the audit log's append-only guard refuses (PostgreSQL flushes with ``TRUNCATE``, which

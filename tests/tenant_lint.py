@@ -48,13 +48,19 @@ class TenantModel:
 
 
 def tenant_models() -> dict[str, TenantModel]:
-    """The tenant-owned models of the installed apps, by class name."""
+    """The tenant-owned models of the installed apps, by class name: a non-null ``tenant``, or a
+    table under row-level security (tenants.rls.PROTECTED: the audit log, built-in priority
+    classes, group templates, whose NULL tenant has a meaning but whose other rows are a
+    tenant's). A query on those must say which tenant (or ``tenant__isnull``) as well."""
     from django.apps import apps
+
+    from tenants.rls import PROTECTED
 
     owned = {
         m
         for m in apps.get_models()
         if any(f.name == "tenant" and not f.null for f in m._meta.fields)
+        or (m._meta.db_table in PROTECTED and any(f.name == "tenant" for f in m._meta.fields))
     }
     out = {}
     for model in owned:

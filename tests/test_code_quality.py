@@ -85,6 +85,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "a called AE title is unique platform-wide: checked across tenants, answers only yes/no",
     ("tenants/management/commands/seed_demo.py", "Command.handle", "CalledAETitle"):
         "AE titles are unique across tenants: the demo checks none is taken",
+    ("tenants/mfa.py", "_recent_failures", "AuditEvent"):
+        "a user's own MFA failures (actor_user=user): platform rows (tenant NULL), for the lock-out",
+    ("reports/templating/demo.py", "seed_templates", "ReportTemplate"):
+        "the owner's keyword in **owned: tenant= for a hospital's, group= for a group's",
+    ("reports/templating/demo.py", "seed_templates", "TextBlock"):
+        "the owner's keyword in **owned: tenant= for a hospital's, group= for a group's",
+    ("reports/templating/views.py", "_index", "ReportTemplate"):
+        "a group's templates (group=group, of the groups the user administers): no tenant",
+    ("reports/templating/views.py", "_index", "TextBlock"):
+        "a group's or the user's own text blocks (group=, owner=): no tenant",
     ("worklists/eligibility.py", "_load", "Privilege"):
         "a user's own privileges across their tenants (user=user): the input of tenant scoping",
     ("worklists/priors.py", "prefetch", "WorkItem"):

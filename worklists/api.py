@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants import audit
+from tenants import audit, rls, tokens
 from tenants.models import (
     AuditAction,
     Membership,
@@ -478,7 +478,7 @@ class Metrics(WorklistAPIView):
     def get(self, request: Request) -> Response:
         """Turnaround (arrival to preliminary, arrival to final) of items you read or manage."""
         params = request.query_params
-        items = metrics.measurable_items(self.user)
+        items = tokens.within_scope(self.user, metrics.measurable_items(self.user))
         if params.get("since"):
             try:
                 since = date.fromisoformat(params["since"])
@@ -570,6 +570,7 @@ class CredentialViewSet(
     anything else is 404. Every change is audited without patient data."""
 
     kind = ""
+    of_a_hospital = False  # rows with a tenant (privileges), which a scoped token narrows
     lookup_value_converter = "int"
     handle_exception = WorklistAPIView.handle_exception
 
@@ -584,11 +585,10 @@ class CredentialViewSet(
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return model.objects.none()
         user = self.request.user
-        return (
-            model.objects.filter(self.manageable() | Q(user=user))
-            .select_related("user")
-            .order_by("user__username", "id")
-        )
+        rows = model.objects.filter(self.manageable() | Q(user=user))
+        if self.of_a_hospital:  # a token kept to one hospital lists that hospital's rows only
+            rows = tokens.within_scope(user, rows)
+        return rows.select_related("user").order_by("user__username", "id")
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -621,10 +621,16 @@ class CredentialViewSet(
         )
 
     def perform_create(self, serializer: Any) -> None:
-        with transaction.atomic():
-            obj = serializer.save(**self.create_extra())
-            self.check_manageable(obj)  # rolls back what the caller may not grant
-            self.record(obj, "create")
+        try:
+            with transaction.atomic():
+                obj = serializer.save(**self.create_extra())
+                self.check_manageable(obj)  # rolls back what the caller may not grant
+                self.record(obj, "create")
+        except DatabaseError as error:
+            # A hospital outside the request's tenants: row-level security refused the row.
+            if rls.is_violation(error):
+                raise PermissionDenied(f"You cannot manage this {self.kind}.") from None
+            raise
 
     def create_extra(self) -> dict[str, Any]:
         return {}
@@ -654,6 +660,10 @@ class LicenceViewSet(CredentialViewSet):
     kind = "licence"
 
     def manageable(self) -> Q:
+        # A licence is a reading group's business, not one hospital's: a token kept to a
+        # hospital manages none (its owner's own licences stay readable).
+        if tokens.scope_of(self.request.user) is not None:
+            return Q(pk__in=[])
         return manageable_licences(self.request.user)
 
     def candidates(self) -> QuerySet[User]:
@@ -667,9 +677,12 @@ class PrivilegeViewSet(CredentialViewSet):
 
     serializer_class = PrivilegeSerializer
     kind = "privilege"
+    of_a_hospital = True
 
     def manageable(self) -> Q:
-        return manageable_privileges(self.request.user)
+        scope = tokens.scope_of(self.request.user)
+        q = manageable_privileges(self.request.user)
+        return q if scope is None else q & Q(tenant_id=scope)
 
     def candidates(self) -> QuerySet[User]:
         return privilege_candidates(self.request.user)

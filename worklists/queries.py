@@ -16,7 +16,9 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from studies.dicom.attributes import search_form
+from tenants import tokens
 from tenants.models import Membership, ReadingGroup, Role, User
+from tenants.queries import readable_tenants
 
 from . import eligibility
 from .models import OPEN_STATES, ItemState, PriorityClass, SavedView, WorkItem
@@ -106,7 +108,8 @@ def worklist(
     filters = filters or Filters()
     now = now or timezone.now()
     clauses = eligibility.coverage(user, now.date()) if clauses is None else clauses
-    qs = WorkItem.objects.filter(eligibility.visible_q(clauses))
+    # A token kept to one hospital (tenants.tokens) lists that hospital's items only.
+    qs = tokens.within_scope(user, WorkItem.objects.filter(eligibility.visible_q(clauses)))
     if filters.state == "mine":
         qs = qs.filter(holder=user, lease_expires_at__gt=now, state__in=OPEN_STATES)
     elif filters.state in ("completed", "canceled"):
@@ -199,7 +202,9 @@ def view_counts(
         aggregates[f"v{view.pk}"] = Count("id", filter=Q(id__in=ids))
     if not aggregates:
         return {}
-    base = WorkItem.objects.filter(eligibility.visible_q(clauses), state__in=sorted(states))
+    base = tokens.within_scope(
+        user, WorkItem.objects.filter(eligibility.visible_q(clauses), state__in=sorted(states))
+    )
     row = base.aggregate(**aggregates) if aggregates else {}
     return {int(k[1:]): v for k, v in row.items()}
 
@@ -213,7 +218,11 @@ def is_group_admin(user: User, group: ReadingGroup) -> bool:
 
 
 def priority_choices(user: User) -> QuerySet[PriorityClass]:
-    return PriorityClass.objects.all().order_by("rank", "code")
+    """The built-in classes and those of the hospitals the user reads for (never another
+    hospital's own classes; a scoped token's hospital only)."""
+    return PriorityClass.objects.filter(
+        Q(tenant__isnull=True) | Q(tenant_id__in=readable_tenants(user).values("id"))
+    ).order_by("rank", "code")
 
 
 __all__ = [

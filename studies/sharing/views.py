@@ -70,15 +70,28 @@ def _unlock(request: HttpRequest, link: ShareLink) -> None:
     request.session.cycle_key()  # a fresh session id once it opens something
 
 
+def _find(token: str, request: HttpRequest) -> ShareLink:
+    """``services.find``, and the request's database context narrowed to the link's tenant
+    (tenants/rls.py). Which tenant a token belongs to is known only once it is found, so the
+    look-up itself is system work; a token that finds nothing leaves no tenant visible."""
+    rls.use_all_tenants()
+    try:
+        link = services.find(token, address=_address(request))
+    except (services.NotFound, services.Gone):
+        rls.clear()
+        raise
+    rls.use_tenants([link.tenant_id])
+    return link
+
+
 def _resolve(request: HttpRequest, token: str) -> ShareLink | HttpResponse:
     """The active link (request counted), or the page to answer instead."""
     try:
-        link = services.find(token, address=_address(request))
+        link = _find(token, request)
     except services.NotFound:
         return _dead(request, None)
     except services.Gone as gone:
         return _dead(request, gone.status)
-    rls.use_tenants([link.tenant_id])  # the link names its tenant (tenants/rls.py)
     if not services.count_request(link):
         response = render(request, "sharing/too_many.html", status=429)
         response["Retry-After"] = _RETRY["Retry-After"]
@@ -295,12 +308,11 @@ def dicomweb_scope(
 ) -> tuple[Tenant, frozenset[str], audit.Actor] | HttpResponse:
     """For studies.dicomweb: the tenant, study UIDs and actor of an open link, or the error."""
     try:
-        link = services.find(share_token, address=_address(request))
+        link = _find(share_token, request)
     except services.NotFound:
         return error_response(404, "No such share link.")
     except services.Gone:
         return error_response(410, "This share link is no longer valid.")
-    rls.use_tenants([link.tenant_id])  # the link names its tenant (tenants/rls.py)
     if write:
         return error_response(405, "Share links are read-only.", headers={"Allow": "GET"})
     if not unlocked(request, link):

@@ -12,6 +12,7 @@ hospital's configuration in the same format.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -164,5 +165,19 @@ class Command(BaseCommand):
         }
         for section in sections():
             if section.export is not None:
-                out[section.key] = section.export(tenant)
+                out[section.key] = plain(section.export(tenant))
         return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)
+
+
+def plain(value: Any) -> Any:
+    """What a section exports, as YAML's own types: a model's choice (a ``str`` subclass such as
+    ``TextChoices``) becomes its plain value, dates their ISO text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

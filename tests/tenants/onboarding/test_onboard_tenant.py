@@ -84,16 +84,16 @@ def test_errors_name_their_place_in_the_file_exit_1_and_change_nothing(
     data["tenant"]["called_ae_title"] = "A" * 17
     data["details"]["email"] = "radiology@"
     data["users"][1]["email"] = "welby@"
-    data["retention"] = {"days": 3}
+    data["retention_policy"] = {"days": 3}  # no such section (it is "retention")
     before = everything()
     err, error = fails("--from-file", write(tmp_path, data))
     assert error.returncode == 1
     assert "tenant.called_ae_title: Ensure this value has at most 16 characters" in err
-    assert "retention: no such section" in err
+    assert "retention_policy: no such section" in err
     assert everything() == before and not mailoutbox
     # With the tenant block right, the sections' own errors are named by their paths.
     data["tenant"]["called_ae_title"] = "NORTHCLINIC"
-    del data["retention"]
+    del data["retention_policy"]
     err, error = fails("--from-file", write(tmp_path, data))
     assert error.returncode == 1
     assert "details.email: Enter a valid email address." in err
