@@ -3,8 +3,8 @@
 The application filters every query by tenant (and a lint in tests/test_code_quality.py checks
 that it does). Row-level security is the second wall, for the query that forgets: the tables of
 ``PROTECTED`` carry a policy (migrations tenants/0011, reports/0010, worklists/0004,
-studies/0009, written by ``protect``) that shows and accepts only rows whose ``tenant_id`` is in
-the session setting ``skylight.tenants`` (comma-separated ids), unless ``skylight.all_tenants`` is
+studies/0009, studies/0010, tenants/0016, written by ``protect``) that shows and accepts only rows
+whose ``tenant_id`` is in the session setting ``skylight.tenants`` (comma-separated ids), unless ``skylight.all_tenants`` is
 ``on``; what a NULL tenant means is per table (``NULLS``). With neither set a query sees nothing. The tables are
 ``FORCE``d, so the owner is subject too; the application must connect as a role that is neither a
 superuser nor ``BYPASSRLS`` (superusers skip every policy; tests/harness.py makes such a role).
@@ -88,6 +88,13 @@ PROTECTED: dict[str, str] = {
     "studies_sharelink": "none",
     "studies_sharelinkstudy": "none",
     "studies_studygrant": "none",
+    # studies/0010, tenants/0016: de-identification, retention, the set-up pages
+    "studies_deidpolicy": "none",
+    "studies_deidinstance": "none",
+    "studies_retentionpolicy": "none",
+    "studies_purgedstudy": "none",
+    "tenants_hospitalprofile": "none",
+    "tenants_associationstatus": "none",
 }
 POLICY = "skylight_tenant_isolation"
 # A row is visible when system work is declared or its tenant is in the list.

@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from studies.deid.models import DeidPolicy
+from studies.retention.models import RetentionPolicy
 from tenants.models import AuditEvent, CalledAETitle, Tenant
 from tenants.onboarding import sections as registry
 from tenants.onboarding.models import HospitalProfile, Invitation
@@ -23,7 +25,10 @@ EXAMPLE = ROOT / "infra" / "tenant.example.yaml"
 
 def run(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
-    call_command("onboard_tenant", *args, stdout=out, stderr=err)
+    try:
+        call_command("onboard_tenant", *args, stdout=out, stderr=err)
+    except CommandError as failed:
+        raise AssertionError(f"{failed}\n{err.getvalue()}") from None
     return out.getvalue(), err.getvalue()
 
 
@@ -56,8 +61,9 @@ def example() -> dict[str, Any]:
 
 
 def test_the_example_file_sets_up_a_hospital_and_a_second_run_changes_nothing(
-    transactional_db: None, mailoutbox: Any
+    people: Any, mailoutbox: Any
 ) -> None:
+    """The example contracts demo-readers (made by the ``people`` fixture, as by seed_demo)."""
     out, _ = run("--from-file", str(EXAMPLE))
     assert "north-clinic is set up" in out
     tenant = Tenant.objects.get(slug="north-clinic")
@@ -72,6 +78,14 @@ def test_the_example_file_sets_up_a_hospital_and_a_second_run_changes_nothing(
         ("welby@north-clinic.example", "referring_physician"),
     ]
     assert len(mailoutbox) == 4
+    # Every step of the file took effect: DICOM, agreements, retention, de-identification.
+    assert sorted(tenant.allowed_callers.values_list("ae_title", flat=True)) == [
+        "NORTHCT1",
+        "NORTHMR1",
+    ]
+    assert tenant.agreements.get().group.slug == "demo-readers"
+    assert RetentionPolicy.objects.get(tenant=tenant).keep_days == 3650
+    assert DeidPolicy.objects.get(tenant=tenant).required_for_shares
     before = everything()
     run("--from-file", str(EXAMPLE))
     assert everything() == before and len(mailoutbox) == 4
@@ -147,9 +161,7 @@ def test_a_dry_run_checks_and_changes_nothing(people: Any, mailoutbox: Any) -> N
     assert everything() == before and not mailoutbox
 
 
-def test_export_prints_a_file_that_applies_back_unchanged(
-    transactional_db: None, tmp_path: Path
-) -> None:
+def test_export_prints_a_file_that_applies_back_unchanged(people: Any, tmp_path: Path) -> None:
     run("--from-file", str(EXAMPLE))
     exported, _ = run("--export", "north-clinic")
     data = yaml.safe_load(exported)
