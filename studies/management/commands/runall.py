@@ -26,7 +26,10 @@ HOURLY = 3600.0
 
 def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: float) -> None:
     """What Celery beat does in production: the ready sweep, the worklist's housekeeping, the
-    sealing of the audit log and the reconciler; hourly, credential reminders and retention."""
+    sealing of the audit log and the escalation of overdue critical results; with the reconciler,
+    the sweep of lost report deliveries; hourly, credential reminders and retention."""
+    from reports.critical.tasks import escalate_critical
+    from reports.delivery.tasks import sweep_deliveries
     from studies.retention.tasks import apply_retention
     from worklists.groupadmin.tasks import remind_expiring_credentials
 
@@ -37,8 +40,10 @@ def _housekeeping(stop: threading.Event, sweep_every: float, reconcile_every: fl
             services.sweep_ready_studies()
             worklist_services.housekeeping()
             audit.seal()
+            escalate_critical()
             if time.monotonic() - last_reconcile > reconcile_every:
                 services.reconcile_receipts()
+                sweep_deliveries()
                 last_reconcile = time.monotonic()
             if time.monotonic() - last_hourly > HOURLY:
                 last_hourly = time.monotonic()
