@@ -7,23 +7,19 @@ from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tenants import audit
 from tenants.models import Tenant, User
-from tenants.queries import is_tenant_admin
+from tenants.onboarding.access import hospital_for_admin
 
 from . import services
 
 
 def _admin_tenant(request: HttpRequest, tenant_slug: str) -> tuple[User, Tenant]:
-    user = cast(User, request.user)
-    tenant = Tenant.objects.filter(slug=tenant_slug, is_active=True).first()
-    if tenant is None or not is_tenant_admin(user, tenant):
-        raise Http404("No such hospital.")
-    return user, tenant
+    return cast(User, request.user), hospital_for_admin(request.user, tenant_slug)
 
 
 @login_required

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from tenants import audit
-from worklists.groupadmin.access import tenant_for_admin
+from tenants.onboarding.access import hospital_for_admin
 
 from . import policy as policies
 from .services import preview
@@ -19,7 +19,7 @@ from .services import preview
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    tenant = tenant_for_admin(request.user, tenant_slug)
+    tenant = hospital_for_admin(request.user, tenant_slug)
     policy = policies.policy_of(tenant)
     form = policies.RetentionForm(initial=policies.initial(policy))
     status = 200

@@ -26,10 +26,10 @@ from tenants.models import (
     CalledAETitle,
     DicomDestination,
     Outcome,
-    Role,
     Tenant,
     User,
 )
+from tenants.onboarding.access import hospital_for_admin
 
 from . import services, status
 from .echo import echo
@@ -37,16 +37,7 @@ from .forms import CalledAETitleForm, CallerForm, DestinationForm, PacsForm
 
 
 def _administered(request: HttpRequest, tenant_slug: str) -> Tenant:
-    user = cast(User, request.user)
-    tenant = Tenant.objects.filter(
-        slug=tenant_slug,
-        is_active=True,
-        memberships__user=user,
-        memberships__role=Role.TENANT_ADMIN,
-    ).first()
-    if tenant is None:
-        raise Http404("No such hospital.")
-    return tenant
+    return hospital_for_admin(request.user, tenant_slug)
 
 
 def _actor(request: HttpRequest) -> audit.Actor:

@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from tenants import audit
-from tenants.models import AuditAction, Membership, ReadingAgreement, ReadingGroup, Role, Tenant
+from tenants.models import AuditAction, Membership, ReadingAgreement, ReadingGroup, Tenant
+from tenants.onboarding.access import group_for_admin, hospital_for_admin
 
 from . import figures
 from .figures import Durations, Period
@@ -126,14 +127,12 @@ def _audit(
     )
 
 
-def _administered(request: HttpRequest, role: Role, kind: str, slug: str) -> Any:
+def _administered(request: HttpRequest, kind: str, slug: str) -> Any:
     """The hospital (``kind`` "tenant") or reading group ("group") the user administers under
     this slug, or 404: missing and not theirs are the same answer."""
-    where = {"user": request.user, "role": role, f"{kind}__slug": slug}
-    membership = Membership.objects.select_related(kind).filter(**where).first()
-    if membership is None or getattr(membership, kind) is None:
-        raise Http404("Not found.")
-    return getattr(membership, kind)
+    if kind == "tenant":
+        return hospital_for_admin(request.user, slug)
+    return group_for_admin(request.user, slug)
 
 
 def _tenant_figures(request: HttpRequest, tenant: Tenant, period: Period) -> dict[str, Any]:
@@ -171,22 +170,22 @@ def _group_figures(request: HttpRequest, group: ReadingGroup, period: Period) ->
 
 
 def _admin_page(
-    role: Role, kind: str, template: str, figures_of: Callable[..., dict[str, Any]]
+    kind: str, template: str, figures_of: Callable[..., dict[str, Any]]
 ) -> Callable[..., HttpResponse]:
     """The page of a hospital or group for its admins: ``figures_of(request, obj, period)``."""
 
     @login_required
     @require_GET
     def view(request: HttpRequest, **slugs: str) -> HttpResponse:
-        administered = _administered(request, role, kind, slugs[f"{kind}_slug"])
+        administered = _administered(request, kind, slugs[f"{kind}_slug"])
         figures_for = functools.partial(figures_of, request, administered)
         return _page(request, template, {kind: administered}, figures_for)
 
     return view
 
 
-tenant_usage = _admin_page(Role.TENANT_ADMIN, "tenant", "usage/tenant.html", _tenant_figures)
-group_usage = _admin_page(Role.GROUP_ADMIN, "group", "usage/group.html", _group_figures)
+tenant_usage = _admin_page("tenant", "usage/tenant.html", _tenant_figures)
+group_usage = _admin_page("group", "usage/group.html", _group_figures)
 
 
 @dataclass

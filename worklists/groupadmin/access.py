@@ -1,31 +1,14 @@
-"""Who may open a group's pages: its group admins. Anyone else, and a group that does not exist,
-gets the same "not found"."""
+"""A reading group's people, for its admins' pages. Who may open those pages (its group admins;
+anyone else, and a group that does not exist, get the same "not found") is
+``tenants.onboarding.access.group_for_admin``."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from django import forms
-from django.http import Http404
 
-from tenants.models import Membership, ReadingGroup, Role, Tenant, User
-from tenants.queries import is_tenant_admin
-
-
-def group_for_admin(user: Any, group_slug: str) -> ReadingGroup:
-    group = ReadingGroup.objects.filter(slug=group_slug, is_active=True).first()
-    if group is None or not user.is_authenticated:
-        raise Http404("No such reading group.")
-    if not Membership.objects.filter(user=user, group=group, role=Role.GROUP_ADMIN).exists():
-        raise Http404("No such reading group.")
-    return group
-
-
-def tenant_for_admin(user: Any, tenant_slug: str) -> Tenant:
-    tenant = Tenant.objects.filter(slug=tenant_slug, is_active=True).first()
-    if tenant is None or not user.is_authenticated or not is_tenant_admin(user, tenant):
-        raise Http404("No such hospital.")
-    return tenant
+from tenants.models import ReadingGroup, Role, User
 
 
 def radiologists(group: ReadingGroup) -> list[User]:

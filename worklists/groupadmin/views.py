@@ -15,10 +15,11 @@ from django.views.decorators.http import require_http_methods
 
 from tenants import audit
 from tenants.models import ReadingAgreement
+from tenants.onboarding.access import group_for_admin, hospital_for_admin
 
 from ..services import priorities_of
 from . import agreements, credentials, shifts
-from .access import group_for_admin, radiologists, tenant_for_admin
+from .access import radiologists
 
 
 def _actor(request: HttpRequest) -> audit.Actor:
@@ -40,7 +41,7 @@ def _int(value: Any) -> int | None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def hospital_agreements(request: HttpRequest, tenant_slug: str) -> HttpResponse:
-    tenant = tenant_for_admin(request.user, tenant_slug)
+    tenant = hospital_for_admin(request.user, tenant_slug)
     editing = ReadingAgreement.objects.filter(
         tenant=tenant, group__slug=request.GET.get("edit", "")
     ).first()
